@@ -1,0 +1,51 @@
+"""What every provider module returns: the same host list, whatever the machines are."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+
+from components.inventory.addressing import Host
+from components.inventory.site import Site
+
+
+@dataclass(frozen=True)
+class InfraArgs:
+    """Input of every provider component."""
+
+    site: Site
+    ssh_public_key: pulumi.Input[str]  # OpenSSH format, authorised for ``site.stage.ssh_user``
+
+
+@dataclass(frozen=True)
+class ProvisionedHost:
+    """A machine the provisioner can reach.
+
+    ``address`` is what the program's SSH and docker clients connect to (the public IP on a cloud, the private
+    one for prepared/local hosts); ``machine`` is the resource whose replacement means "a new machine", and
+    ``machine_id`` its identity (it goes into every host step's triggers, so a replaced host runs them again).
+    """
+
+    spec: Host
+    public_ip: pulumi.Output[str] | None
+    address: pulumi.Input[str]
+    ssh_port: pulumi.Input[int]
+    machine: pulumi.Resource | None
+    machine_id: pulumi.Input[str]
+    mirrored_device_hint: str | None
+
+    @property
+    def published_ip(self) -> pulumi.Input[str]:
+        """The address the outside world uses (glue records, ssh_config)."""
+        return self.public_ip if self.public_ip is not None else self.spec.private_ip
+
+
+def tags(site: Site, **extra: str) -> dict[str, str]:
+    """Tags/labels every cloud resource carries."""
+    return {"hive": site.stage.name, "stage": site.stage.stage, "managed-by": "pulumi", **extra}
+
+
+def resource_name(site: Site, *parts: str) -> str:
+    """A physical/logical name with the stage prefix: ``s-pdns-vpc``, ``s-pdns-hive0-disk``."""
+    return "-".join((f"{site.stage.prefix}{site.stage.name}", *parts))

@@ -1,0 +1,139 @@
+"""Stable allocation of auto-published ports (61001–65534) and DRBD minors (1–255).
+
+Stability: an entry that existed in the previous allocation keeps its value whenever it is still free, no
+matter what was added or removed before it in the catalog; only new entries take the lowest free value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from components.inventory.errors import ConfigError
+from components.inventory.schema import Node
+from components.inventory.services import Service
+
+PORT_RANGE = range(61001, 65535)
+MINOR_RANGE = range(1, 256)
+DRBD_BASE_PORT = 7000
+
+
+@dataclass(frozen=True)
+class Allocations:
+    """What ``--previous-allocations`` accepts and the stack output ``allocations`` holds."""
+
+    ports: dict[str, int]
+    drbd_minors: dict[str, int]
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"ports": dict(self.ports), "drbd_minors": dict(self.drbd_minors)}
+
+    @staticmethod
+    def empty() -> Allocations:
+        return Allocations({}, {})
+
+    @staticmethod
+    def parse(data: Any, file: str) -> Allocations:
+        """Read a previous allocation (a file, or this stack's last ``allocations`` output)."""
+        root = Node(data, file, ())
+        fields = root.mapping({"ports", "drbd_minors"})
+        ports = {key: node.integer(PORT_RANGE.start, PORT_RANGE.stop - 1) for key, node in _entries(fields, "ports")}
+        minors = {
+            key: node.integer(MINOR_RANGE.start, MINOR_RANGE.stop - 1) for key, node in _entries(fields, "drbd_minors")
+        }
+        return Allocations(ports, minors)
+
+
+def _entries(fields: Mapping[str, Node], key: str) -> Iterable[tuple[str, Node]]:
+    node = fields.get(key)
+    return node.mapping().items() if node is not None else ()
+
+
+def _stable_assign(keys: list[str], previous: Mapping[str, int], taken: set[int], values: range) -> dict[str, int]:
+    """Keep every still-free previous value, then give new keys the lowest free values in ``values``."""
+    assigned: dict[str, int] = {}
+    for key in keys:
+        value = previous.get(key)
+        if value is not None and value in values and value not in taken:
+            assigned[key] = value
+            taken.add(value)
+    free = (value for value in values if value not in taken)
+    for key in keys:
+        if key not in assigned:
+            value = next(free, None)
+            if value is None:
+                raise OverflowError(key)
+            assigned[key] = value
+            taken.add(value)
+    return {key: assigned[key] for key in keys}
+
+
+def allocate_ports(services: Iterable[Service], previous: Mapping[str, int]) -> dict[str, int]:
+    """Published ports for every port without one, keyed ``<service><target>`` (protocol ignored).
+
+    Explicit ports that collide (same port and protocol, both published through the ingress) are an error.
+    """
+    explicit: dict[tuple[int, str], str] = {}
+    taken: set[int] = set()
+    auto_keys: list[str] = []
+    for service in services:
+        for index, port in enumerate(service.ports):
+            if port.published is None:
+                key = port.key(service.name)
+                if key not in auto_keys:
+                    auto_keys.append(key)
+                continue
+            taken.add(port.published)
+            if port.mode != "ingress":
+                continue
+            slot = (port.published, port.protocol)
+            if slot in explicit:
+                raise ConfigError(
+                    service.file,
+                    ("services", service.name, "ports", index),
+                    f"{port.published}/{port.protocol} is already published by service {explicit[slot]}",
+                    "a free port, or mode: host on different nodes",
+                )
+            explicit[slot] = service.name
+    try:
+        return _stable_assign(auto_keys, previous, taken, PORT_RANGE)
+    except OverflowError as exc:
+        raise ConfigError("services", (str(exc),), "no free port left in 61001..65534") from None
+
+
+def allocate_minors(services: Iterable[Service], previous: Mapping[str, int]) -> dict[str, int]:
+    """DRBD minors for every drbd volume (by volume name, first use in catalog order)."""
+    fixed: dict[int, str] = {}
+    keys: list[str] = []
+    for service in services:
+        for index, mount in enumerate(service.volumes):
+            if mount.drbd is None or mount.source is None or mount.source in keys:
+                continue
+            keys.append(mount.source)
+            device_id = mount.drbd.device_id
+            if device_id is not None:
+                if device_id in fixed:
+                    raise ConfigError(
+                        service.file,
+                        ("services", service.name, "volumes", index, "drbd", "device_id"),
+                        f"{device_id} is already the device_id of volume {fixed[device_id]}",
+                        "unique device ids in 1..255",
+                    )
+                fixed[device_id] = mount.source
+    by_name = {name: minor for minor, name in fixed.items()}
+    auto = [key for key in keys if key not in by_name]
+    try:
+        assigned = _stable_assign(auto, previous, set(fixed), MINOR_RANGE)
+    except OverflowError as exc:
+        raise ConfigError("services", (str(exc),), "no free DRBD minor left in 1..255") from None
+    return {key: by_name.get(key) or assigned[key] for key in keys}
+
+
+def allocate(services: Iterable[Service], previous: Allocations) -> Allocations:
+    services = list(services)
+    return Allocations(allocate_ports(services, previous.ports), allocate_minors(services, previous.drbd_minors))
+
+
+def drbd_port(minor: int) -> int:
+    return DRBD_BASE_PORT + minor

@@ -1,0 +1,60 @@
+"""Stack outputs (DESIGN §8): what operators, DNS delegation and other stacks read."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+import pulumi
+
+from components.inventory.exports import Endpoint, dns_delegation, ssh_config
+from components.program_site import ALLOCATIONS_OUTPUT, ProgramSite
+
+if TYPE_CHECKING:
+    from components.hive import Hive
+
+IDENTITY_FILE = "~/.ssh/hive_{stack}"
+
+
+def export_outputs(program: ProgramSite, hive: Hive) -> None:
+    site = program.site
+    addresses = pulumi.Output.all(*[host.published_ip for host in hive.hosts])
+    ports = pulumi.Output.all(*[host.ssh_port for host in hive.hosts])
+
+    def host_table(values: list[Any]) -> dict[str, dict[str, Any]]:
+        return {
+            h.spec.fqdn: {
+                "role": h.spec.role,
+                "is_hive": h.spec.is_hive,
+                "private_ip": h.spec.private_ip,
+                "public_ip": address,
+                "az": h.spec.az,
+            }
+            for h, address in zip(hive.hosts, values, strict=True)
+        }
+
+    def endpoints(values: list[Any]) -> list[Endpoint]:
+        address_list, port_list = values
+        return [Endpoint(h.spec.fqdn, a, int(p)) for h, a, p in zip(hive.hosts, address_list, port_list, strict=True)]
+
+    all_endpoints = pulumi.Output.all(addresses, ports).apply(endpoints)
+    pulumi.export("hosts", addresses.apply(host_table))
+    pulumi.export(
+        "ssh_config",
+        all_endpoints.apply(
+            lambda eps: ssh_config(eps, site.stage.ssh_user, IDENTITY_FILE.format(stack=site.stage.stack))
+        ),
+    )
+    pulumi.export("ssh_private_key", pulumi.Output.secret(hive.ssh_private_key))
+    pulumi.export(
+        "dns_delegation",
+        all_endpoints.apply(
+            lambda eps: dns_delegation(site.stage.zone, site.stage.domain, [e for e in eps if _is_hive(site, e)])
+        ),
+    )
+    pulumi.export("inventory", program.resolved.apply(lambda s: json.loads(json.dumps(s.to_json()))))
+    pulumi.export(ALLOCATIONS_OUTPUT, program.allocations.apply(lambda a: a.as_dict()))
+
+
+def _is_hive(site: Any, endpoint: Endpoint) -> bool:
+    return any(h.fqdn == endpoint.fqdn and h.is_hive for h in site.hosts)

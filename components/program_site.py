@@ -1,0 +1,74 @@
+"""The site as the running Pulumi program sees it: engine config + services/ → validated Site.
+
+Validation runs here, before any resource exists; a bad input ends the program with one clean line
+(``pulumi.RunError``: no traceback) naming the file, key path, bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components.inventory.allocation import Allocations
+from components.inventory.errors import ConfigError
+from components.inventory.services import Catalog
+from components.inventory.site import Site, resolve_site
+from components.inventory.sources import config_from_engine, read_catalog
+from components.inventory.stage import StageConfig, parse_stage
+
+ALLOCATIONS_OUTPUT = "allocations"
+
+
+@dataclass(frozen=True)
+class ProgramSite:
+    """The plain site (structure; allocations are the previous run's, for layout only) and the final one.
+
+    ``site`` is known while the program runs: hosts, services, volumes. ``resolved`` also carries the
+    allocation made against this stack's own last ``allocations`` output, which is only known as an Output.
+    """
+
+    site: Site
+    resolved: pulumi.Output[Site]
+
+    @property
+    def allocations(self) -> pulumi.Output[Allocations]:
+        return self.resolved.apply(lambda s: s.allocations)
+
+
+def engine_config() -> dict[str, Any]:
+    """Every config key the engine passed (``namespace:key`` → string)."""
+    return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+
+
+def load_stage(project_dir: Path) -> tuple[StageConfig, Catalog]:
+    stack = pulumi.get_stack()
+    try:
+        stage = parse_stage(config_from_engine(engine_config(), project_dir, stack), stack)
+        catalog = read_catalog(project_dir)
+        # Resolve once with no history: every structural error surfaces now, before any resource.
+        resolve_site(stage, catalog, Allocations.empty())
+    except ConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
+    return stage, catalog
+
+
+def previous_allocations() -> pulumi.Output[Allocations]:
+    """This stack's own last ``allocations`` output (empty on the first run), via a StackReference to itself."""
+    own = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    reference = pulumi.StackReference(f"{pulumi.get_stack()}-previous", stack_name=own)
+    return reference.get_output(ALLOCATIONS_OUTPUT).apply(
+        lambda data: Allocations.parse(data or {}, f"stack {own} output {ALLOCATIONS_OUTPUT}")
+    )
+
+
+def load_program_site(project_dir: Path) -> ProgramSite:
+    stage, catalog = load_stage(project_dir)
+    site = resolve_site(stage, catalog, Allocations.empty())
+    resolved = previous_allocations().apply(lambda previous: resolve_site(stage, catalog, previous))
+    for warning in site.warnings:
+        pulumi.log.warn(warning)
+    return ProgramSite(site, resolved)

@@ -1,0 +1,266 @@
+# shellcheck shell=bash
+# hostsetup/lib.sh — helpers shared by every hostsetup step. Sourced, never run:
+#     . "$(dirname "$(readlink -f "$0")")/lib.sh"
+#
+# What sourcing it does:
+#   - STEP (the step name, from the script's file name) and HERE (the script's directory);
+#   - STDOUT is moved to fd 3 and fd 1 becomes stderr, so nothing a step runs can write to the machine
+#     output by accident; a step that has machine output writes it with `>&3` (only swarm-init does);
+#   - an ERR trap naming the failing file:line and command, and an EXIT trap printing the final line:
+#     `unchanged: <step>` when the run changed nothing, `changed: N item(s)` otherwise (stderr, unprefixed);
+#   - umask 022, LC_ALL=C, PATH with the sbin directories.
+# Functions that "return whether changed" return 0 when they changed something and 1 when not: call them in
+# an `if` (or with `|| true`). Because bash disables errexit inside a function called from an `if`, every
+# fallible command in them carries its own `|| die`.
+
+STEP=$(basename -- "$0" .sh)
+# shellcheck disable=SC2034 # used by the steps
+HERE=$(dirname -- "$(readlink -f -- "$0")")
+HIVE_CHANGES=0
+HIVE_APT_UPDATED=0
+export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+umask 022
+exec 3>&1 1>&2
+
+log() { printf '[%s] %s\n' "$STEP" "$*" >&2; }
+warn() { printf '[%s] WARNING: %s\n' "$STEP" "$*" >&2; }
+die() {
+    printf '[%s] ERROR: %s\n' "$STEP" "$*" >&2
+    exit 1
+}
+
+# changed WHAT — record (and print) one change.
+changed() {
+    HIVE_CHANGES=$((HIVE_CHANGES + 1))
+    printf '[%s] changed: %s\n' "$STEP" "$*" >&2
+}
+
+hive_on_err() {
+    local rc=$? line=$1 src=$2 cmd=$3
+    printf '[%s] ERROR: %s:%s: command failed (exit %s): %s\n' "$STEP" "${src##*/}" "$line" "$rc" "$cmd" >&2
+}
+
+hive_on_exit() {
+    local rc=$?
+    if ((rc == 0)); then
+        if ((HIVE_CHANGES == 0)); then
+            printf 'unchanged: %s\n' "$STEP" >&2
+        else
+            printf 'changed: %d item(s)\n' "$HIVE_CHANGES" >&2
+        fi
+    else
+        printf '[%s] FAILED (exit %d) after %d change(s)\n' "$STEP" "$rc" "$HIVE_CHANGES" >&2
+    fi
+}
+# BASH_COMMAND is the command's source text (variables unexpanded), so a secret held in a variable never
+# shows up in this message.
+trap 'hive_on_err "$LINENO" "${BASH_SOURCE[0]}" "$BASH_COMMAND"' ERR
+trap hive_on_exit EXIT
+
+# require_env VAR… — every VAR must be set and non-empty, else exit 2 naming them.
+require_env() {
+    local v missing=()
+    for v in "$@"; do
+        [[ -n ${!v-} ]] || missing+=("$v")
+    done
+    if ((${#missing[@]})); then
+        printf '[%s] ERROR: missing environment: %s (usage: see the header of %s.sh)\n' \
+            "$STEP" "${missing[*]}" "$STEP" >&2
+        exit 2
+    fi
+}
+
+require_root() {
+    [[ $EUID -eq 0 ]] || die "must run as root (sudo env HIVE_...=... bash $0)"
+}
+
+# read_secret VAR — read all of stdin into VAR (trailing newlines/CR stripped); dies when empty.
+read_secret() {
+    local __s=''
+    [[ -t 0 ]] && log "reading the secret from stdin (end with Ctrl-D)"
+    IFS= read -r -d '' __s || true
+    while [[ $__s == *$'\n' || $__s == *$'\r' ]]; do __s=${__s%?}; done
+    [[ -n $__s ]] || die "expected a secret on stdin, got nothing"
+    printf -v "$1" '%s' "$__s"
+}
+
+# read_pem_blocks — split stdin into PEM blocks, in order, into the array PEM_BLOCKS. Each element is one
+# block from its BEGIN line to its END line, newline-terminated. Text outside blocks is ignored.
+read_pem_blocks() {
+    PEM_BLOCKS=()
+    local line block='' inside=0
+    while IFS= read -r line || [[ -n $line ]]; do
+        line=${line%$'\r'}
+        if ((!inside)) && [[ $line == -----BEGIN\ *----- ]]; then
+            inside=1
+            block=$line$'\n'
+        elif ((inside)); then
+            block+=$line$'\n'
+            if [[ $line == -----END\ *----- ]]; then
+                PEM_BLOCKS+=("$block")
+                inside=0
+                block=''
+            fi
+        fi
+    done
+    ((!inside)) || die "stdin ends inside a PEM block"
+}
+
+# file_content FILE VAR — exact content of FILE (trailing newlines kept) into VAR; empty when absent.
+file_content() {
+    local __c=''
+    if [[ -e $1 ]]; then
+        __c=$(cat -- "$1" && printf x) || die "cannot read $1"
+        __c=${__c%x}
+    fi
+    printf -v "$2" '%s' "$__c"
+}
+
+# install_file_if_changed CONTENT DEST MODE [OWNER] — make DEST hold exactly CONTENT (a final newline is
+# added when missing), with MODE (octal) and OWNER (user:group, default root:root). New content is written
+# to a private temporary file beside DEST and renamed over it (never for bind-mounted files: see
+# write_in_place). Returns 0 when anything changed, 1 when not.
+install_file_if_changed() {
+    local content=$1 dest=$2 mode=$3 owner=${4:-root:root} cur tmp did=1
+    [[ -z $content || $content == *$'\n' ]] || content+=$'\n'
+    mode=$((8#$mode))
+    mode=$(printf '%o' "$mode")
+    file_content "$dest" cur
+    if [[ ! -e $dest || $cur != "$content" ]]; then
+        tmp=$(mktemp "$(dirname -- "$dest")/.hive.XXXXXX") || die "cannot create a temporary file for $dest"
+        { printf '%s' "$content" >"$tmp" && chmod "$mode" "$tmp" && chown "$owner" "$tmp" &&
+            mv -f -- "$tmp" "$dest"; } || {
+            rm -f -- "$tmp"
+            die "cannot write $dest"
+        }
+        changed "$dest"
+        return 0
+    fi
+    if [[ $(stat -c %a -- "$dest") != "$mode" ]]; then
+        chmod "$mode" -- "$dest" || die "cannot chmod $dest"
+        changed "$dest mode $mode"
+        did=0
+    fi
+    if [[ $(stat -c %U:%G -- "$dest") != "$owner" ]]; then
+        chown "$owner" -- "$dest" || die "cannot chown $dest"
+        changed "$dest owner $owner"
+        did=0
+    fi
+    return "$did"
+}
+
+# write_in_place FILE CONTENT — make FILE hold exactly CONTENT by truncating and rewriting it (same inode):
+# /etc/hosts, /etc/hostname and /etc/resolv.conf may be bind mounts, where a rename over them fails.
+# Returns 0 when it changed FILE, 1 when not.
+write_in_place() {
+    local file=$1 content=$2 cur
+    file_content "$file" cur
+    [[ -e $file && $cur == "$content" ]] && return 1
+    printf '%s' "$content" >"$file" || die "cannot write $file"
+    changed "$file"
+    return 0
+}
+
+# managed_block FILE MARKER CONTENT — keep the lines
+#     # BEGIN hive MARKER
+#     CONTENT
+#     # END hive MARKER
+# in FILE, replacing an existing block in place or appending one; the rest of FILE is left alone. The file is
+# rewritten in place (see write_in_place). Returns 0 when it changed FILE, 1 when not.
+managed_block() {
+    local file=$1 marker=$2 content=$3 begin end block out='' line inside=0 found=0
+    begin="# BEGIN hive $marker"
+    end="# END hive $marker"
+    [[ -z $content || $content == *$'\n' ]] || content+=$'\n'
+    block="$begin"$'\n'"$content$end"$'\n'
+    if [[ -e $file ]]; then
+        while IFS= read -r line || [[ -n $line ]]; do
+            if ((inside)); then
+                [[ $line == "$end" ]] && inside=0
+            elif [[ $line == "$begin" ]]; then
+                ((found)) && die "$file: more than one '$begin' block"
+                inside=1
+                found=1
+                out+=$block
+            else
+                out+=$line$'\n'
+            fi
+        done <"$file" || die "cannot read $file"
+        ((!inside)) || die "$file: '$begin' without '$end'"
+    fi
+    ((found)) || out+=$block
+    write_in_place "$file" "$out"
+}
+
+# wait_apt_locks [SECONDS] — wait until no process holds dpkg's or apt's locks (default 600 s).
+wait_apt_locks() {
+    local timeout=${1:-600} waited=0 said=0
+    command -v lslocks >/dev/null || return 0
+    while lslocks -n -o PATH 2>/dev/null |
+        grep -Eq '^/var/(lib/dpkg/lock|lib/dpkg/lock-frontend|lib/apt/lists/lock|cache/apt/archives/lock)$'; do
+        ((said)) || log "waiting for another apt/dpkg run to finish"
+        said=1
+        ((waited < timeout)) || die "apt/dpkg locks still held after ${timeout}s"
+        sleep 3
+        waited=$((waited + 3))
+    done
+}
+
+# pkg_installed PKG — true when PKG is installed.
+pkg_installed() {
+    [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) == 'ii ' ]]
+}
+
+# apt_install PKG… — install the packages that are missing (without recommends; the local version of a
+# changed conffile is kept). `apt-get update` runs once per step, only when something must be installed.
+apt_install() {
+    local p missing=()
+    for p in "$@"; do
+        pkg_installed "$p" || missing+=("$p")
+    done
+    ((${#missing[@]})) || return 0
+    export DEBIAN_FRONTEND=noninteractive
+    local opts=(-q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef
+        -o Dpkg::Options::=--force-confold)
+    wait_apt_locks 600
+    if ((!HIVE_APT_UPDATED)); then
+        log "apt-get update"
+        apt-get "${opts[@]}" update >&2 || die "apt-get update failed"
+        HIVE_APT_UPDATED=1
+    fi
+    log "installing ${missing[*]}"
+    apt-get "${opts[@]}" install --no-install-recommends "${missing[@]}" >&2 ||
+        die "apt-get install ${missing[*]} failed"
+    changed "packages ${missing[*]}"
+}
+
+# systemd_running — true when systemd is PID 1 (false in a chroot).
+systemd_running() { [[ -d /run/systemd/system ]]; }
+
+# enable_unit UNIT — enable UNIT when it is not (reported as a change).
+enable_unit() {
+    systemctl is-enabled --quiet "$1" 2>/dev/null && return 0
+    systemctl enable --quiet "$1" || die "cannot enable $1"
+    changed "enabled $1"
+}
+
+# swarm_state — this node's swarm state (inactive, pending, active, error, locked).
+swarm_state() { docker info -f '{{.Swarm.LocalNodeState}}'; }
+
+# ensure_gwbridge — before a swarm init/join: create docker_gwbridge on HIVE_GWBRIDGE_SUBNET (when set),
+# replacing one that docker made on another subnet.
+ensure_gwbridge() {
+    local subnet=${HIVE_GWBRIDGE_SUBNET-} cur
+    [[ -n $subnet ]] || return 0
+    if cur=$(docker network inspect -f '{{range .IPAM.Config}}{{.Subnet}} {{end}}' docker_gwbridge 2>/dev/null); then
+        [[ ${cur% } == "$subnet" ]] && return 0
+        log "docker_gwbridge is on ${cur% }, want $subnet: recreating it"
+        docker network rm docker_gwbridge >/dev/null
+    fi
+    docker network create --driver bridge --subnet "$subnet" \
+        --opt com.docker.network.bridge.name=docker_gwbridge \
+        --opt com.docker.network.bridge.enable_icc=false \
+        --opt com.docker.network.bridge.enable_ip_masquerade=true \
+        docker_gwbridge >/dev/null
+    changed "docker_gwbridge on $subnet"
+}
