@@ -1,0 +1,101 @@
+"""What the three cloud modules (aws, gcp, azure) share: naming, protection, readiness, cloud-init.
+
+Mirrored (DRBD) disks and device hints
+--------------------------------------
+A host gets one extra disk of ``mirrored_disk_size`` GB when the stage sets that size and the host is
+not listed in ``no_mirrored_device``. Each provider attaches it under a name it controls and passes a
+*hint* in :attr:`ProvisionedHost.mirrored_device_hint`:
+
+======== =========================================== =========================================
+provider attached as                                 hint
+======== =========================================== =========================================
+aws      EBS volume, device name ``/dev/sdf``        ``/dev/nvme1n1`` (Nitro: EBS is NVMe)
+gcp      persistent disk, device_name ``drbd``       ``/dev/disk/by-id/google-drbd``
+azure    managed data disk, LUN 0                    ``/dev/disk/azure/scsi1/lun0``
+======== =========================================== =========================================
+
+The provisioner resolves the device in this order and uses the first candidate that exists, is a whole
+disk, is not the root disk and carries no partition table, file system or mount:
+(1) the hint; (2) ``/dev/sdf``, then ``/dev/xvdf`` (AWS on Xen, or images whose udev rules add the
+EBS names); (3) the only disk that is neither the root disk nor in use. Anything else is an error: it
+never guesses between two candidates, and never touches a disk that has data on it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from components.inventory.addressing import Host
+from components.inventory.site import Site
+
+SSH_PORT = 22
+
+
+def has_mirrored_disk(site: Site, host: Host) -> bool:
+    return site.stage.mirrored_disk_size is not None and host.mirrored_device
+
+
+def is_production(site: Site) -> bool:
+    return site.stage.stage == "production"
+
+
+def stateful(site: Site, parent: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
+    """Options of a resource holding state that outlives a machine (mirrored disks, static IPs).
+
+    ``protect`` on production: ``pulumi destroy`` or a refactor cannot delete them by accident.
+    """
+    return pulumi.ResourceOptions(parent=parent, protect=is_production(site), **extra)
+
+
+def machine_name(host: Host) -> str:
+    """A cloud-safe physical name for a host: ``s-hive0.pdns`` → ``s-hive0-pdns`` (carries the stage prefix)."""
+    return host.fqdn.replace(".", "-")
+
+
+def disk_size(site: Site, host: Host) -> int:
+    return site.stage.repository_disk_size if host.is_repository else site.stage.disk_size
+
+
+def instance_type(site: Site, host: Host) -> str:
+    value = site.stage.repository_instance_type if host.is_repository else site.stage.instance_type
+    assert value is not None, "the inventory gives every cloud stage an instance type"
+    return value
+
+
+def ready_when(value: pulumi.Input[str], *resources: pulumi.Resource) -> pulumi.Output[str]:
+    """``value``, but only once ``resources`` exist: the provisioner connects to a host's address, so the
+    address must wait for everything the machine needs (IP association, disk attachment)."""
+    ids = [r.id for r in resources if isinstance(r, pulumi.CustomResource)]
+    return pulumi.Output.all(value, *ids).apply(lambda values: str(values[0]))
+
+
+def one_line_key(public_key: pulumi.Input[str]) -> pulumi.Output[str]:
+    """An OpenSSH public key without the trailing newline pulumi-tls puts there."""
+    return pulumi.Output.from_input(public_key).apply(lambda key: key.strip())
+
+
+def cloud_config(user: str, public_key: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Minimal cloud-init user data: the admin user with passwordless sudo and the key — nothing else.
+
+    All other setup is the provisioner's, so changing it never touches the instance (pitfall §6.3).
+    ``default`` keeps the image's own user (``admin`` on Debian's AMIs); cloud-init merges the two
+    entries when they name the same user.
+    """
+    return one_line_key(public_key).apply(
+        lambda key: "\n".join(
+            [
+                "#cloud-config",
+                "users:",
+                "  - default",
+                f"  - name: {user}",
+                "    shell: /bin/bash",
+                "    lock_passwd: true",
+                '    sudo: "ALL=(ALL) NOPASSWD:ALL"',
+                "    ssh_authorized_keys:",
+                f"      - {key}",
+                "",
+            ]
+        )
+    )
