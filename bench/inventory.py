@@ -16,10 +16,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from components.inventory.allocation import Allocations  # noqa: E402
-from components.inventory.services import parse_catalog  # noqa: E402
-from components.inventory.site import resolve_site  # noqa: E402
-from components.inventory.stage import ConfigValue, parse_stage  # noqa: E402
+from components.inventory.allocation import Allocations
+from components.inventory.services import parse_catalog
+from components.inventory.site import resolve_site
+from components.inventory.stage import ConfigValue, parse_stage
 
 RUNS = 7
 

@@ -178,7 +178,8 @@ def subnet_layouts(draw):
 @given(subnet_layouts())
 def test_addresses_are_inside_their_subnet_and_cidr_and_unique(make_stage, layout):
     base, subnets, count, zones = layout
-    spec = [{"cidr": str(s), "name": f"s{i}", "available_zone": z} for i, (s, z) in enumerate(zip(subnets, zones))]
+    pairs = enumerate(zip(subnets, zones, strict=True))
+    spec = [{"cidr": str(s), "name": f"s{i}", "available_zone": z} for i, (s, z) in pairs]
     spec = [{k: v for k, v in entry.items() if v is not None} for entry in spec]
     try:
         stage = make_stage(
@@ -191,7 +192,7 @@ def test_addresses_are_inside_their_subnet_and_cidr_and_unique(make_stage, layou
         return
     addresses = [ipaddress.ip_address(h.private_ip) for h in hosts]
     assert len(set(addresses)) == len(addresses)
-    for host, address in zip(hosts, addresses):
+    for host, address in zip(hosts, addresses, strict=True):
         subnet = ipaddress.ip_network(host.subnet_cidr)
         assert address in subnet and address in base
         assert address not in (subnet.network_address, subnet.broadcast_address)

@@ -89,21 +89,25 @@ def test_available_on_filters_by_stage_with_file_default():
 
 
 def test_image_build_from_generates_a_dockerfile():
-    image = catalog_of(
-        {
-            "web": {
-                "image": {
-                    "from": "debian:trixie",
-                    "env": {"LANG": "C.UTF-8"},
-                    "entrypoint": ["/init"],
-                    "command": ["serve"],
-                    "user": "www",
-                    "working_dir": "/srv",
-                    "stop_signal": "SIGQUIT",
+    image = (
+        catalog_of(
+            {
+                "web": {
+                    "image": {
+                        "from": "debian:trixie",
+                        "env": {"LANG": "C.UTF-8"},
+                        "entrypoint": ["/init"],
+                        "command": ["serve"],
+                        "user": "www",
+                        "working_dir": "/srv",
+                        "stop_signal": "SIGQUIT",
+                    }
                 }
             }
-        }
-    ).services[0].image
+        )
+        .services[0]
+        .image
+    )
     assert isinstance(image, ImageBuild)
     assert image.generated_dockerfile() == (
         'FROM debian:trixie\nENV LANG="C.UTF-8"\nUSER www\nWORKDIR /srv\nSTOPSIGNAL SIGQUIT\n'
@@ -132,7 +136,11 @@ def test_registry_tag():
 
 def test_port_short_syntax_defaults():
     service = catalog_of({"dns": {"image": "x", "ports": ["53/udp", 8081, "10053:53"]}}).services[0]
-    assert service.ports == (Port(53, "udp", "ingress", None), Port(8081, "tcp", "ingress", None), Port(53, "tcp", "ingress", 10053))
+    assert service.ports == (
+        Port(53, "udp", "ingress", None),
+        Port(8081, "tcp", "ingress", None),
+        Port(53, "tcp", "ingress", 10053),
+    )
 
 
 BAD_SERVICES = [
@@ -142,7 +150,12 @@ BAD_SERVICES = [
     ({"web": {"image": "x", "ports": ["70000:80"]}}, "services.web.ports[0]: 70000:80 is invalid (port numbers"),
     ({"web": {"image": "x", "ports": [{"target": 80, "protocol": "icmp"}]}}, "services.web.ports[0].protocol"),
     (
-        {"web": {"image": "x", "volumes": [{"source": "d", "target": "/d", "drbd": {"size": "1G"}, "driver": "local"}]}},
+        {
+            "web": {
+                "image": "x",
+                "volumes": [{"source": "d", "target": "/d", "drbd": {"size": "1G"}, "driver": "local"}],
+            }
+        },
         "services.web.volumes[0].driver: is set together with drbd",
     ),
     (
@@ -191,7 +204,9 @@ def test_duplicate_service_across_files():
         ("services/a.yml", {"plugin": "hive_services", "services": {"web": {"image": "x"}}}),
         ("services/b.yml", {"plugin": "hive_services", "services": {"web": {"image": "y"}}}),
     ]
-    with pytest.raises(ConfigError, match=r"services/b.yml: services.web: service web is also defined in services/a.yml"):
+    with pytest.raises(
+        ConfigError, match=r"services/b.yml: services.web: service web is also defined in services/a.yml"
+    ):
         parse_catalog(docs)
 
 

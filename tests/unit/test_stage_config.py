@@ -74,7 +74,9 @@ def test_other_namespaces_are_not_ours(make_stage):
 
 @pytest.mark.parametrize("provider", ["vagrant", "openstack", ""])
 def test_unknown_provider(make_stage, provider):
-    with pytest.raises(ConfigError, match=r"hive:provider: .* is invalid \(allowed: aws, gcp, azure, prepared, local\)"):
+    with pytest.raises(
+        ConfigError, match=r"hive:provider: .* is invalid \(allowed: aws, gcp, azure, prepared, local\)"
+    ):
         make_stage(**{"hive:provider": provider})
 
 
@@ -120,7 +122,8 @@ def test_subnet_outside_cidr(make_stage):
             }
         )
     assert str(err.value) == (
-        "Pulumi.staging.yaml: hive:subnets[2].cidr: 10.1.9.0/26 is outside hive:cidr 10.1.0.0/24 (a subnet of 10.1.0.0/24)"
+        "Pulumi.staging.yaml: hive:subnets[2].cidr: 10.1.9.0/26 is outside hive:cidr 10.1.0.0/24 "
+        "(a subnet of 10.1.0.0/24)"
     )
 
 
