@@ -9,7 +9,9 @@ import pulumi_tls as tls
 
 from components.infra import build_hosts
 from components.infra.types import InfraArgs, ProvisionedHost
+from components.pki import Pki, PkiArgs
 from components.program_site import ProgramSite
+from components.provision.site import SiteProvisioner, SiteProvisionerArgs
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,8 @@ class Hive(pulumi.ComponentResource):
 
     hosts: list[ProvisionedHost]
     ssh_private_key: pulumi.Output[str]
+    pki: Pki
+    provisioning: SiteProvisioner
 
     def __init__(self, name: str, args: HiveArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hive:index:Hive", name, None, opts)
@@ -39,4 +43,10 @@ class Hive(pulumi.ComponentResource):
 
         machines = build_hosts("machines", InfraArgs(site=site, ssh_public_key=public_key), child)
         self.hosts = machines.hosts
+        self.pki = Pki("pki", PkiArgs(site=site, hosts=self.hosts), child)
+        self.provisioning = SiteProvisioner(
+            "provision",
+            SiteProvisionerArgs(site=site, hosts=self.hosts, ssh_private_key=self.ssh_private_key, pki=self.pki),
+            child,
+        )
         self.register_outputs({"ssh_private_key": self.ssh_private_key})

@@ -1,0 +1,160 @@
+"""The stage's PKI (pulumi-tls): one CA, a server+client certificate per host, a client certificate for the
+program's own docker access. Every private key is a secret in state and in what this component exposes.
+
+Key type: ECDSA P-384 throughout (hive-builder used RSA-4096). P-384 is at least as strong (≈192-bit vs
+≈140-bit security), its keys are generated in milliseconds instead of seconds (the tls provider — and the
+rehearsal, which makes real keys — generates one per host), and its handshakes are smaller. Every party that
+uses these certificates supports it: dockerd, the docker CLI, Debian's docker-registry and pulumi-docker are
+Go (crypto/tls), curl/openssl and Python's ssl module are OpenSSL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_tls as tls
+
+from components.infra.types import ProvisionedHost
+from components.inventory.site import Site
+
+ALGORITHM = "ECDSA"
+ECDSA_CURVE = "P384"
+HOURS_PER_YEAR = 24 * 365
+CA_VALIDITY_HOURS = 10 * HOURS_PER_YEAR
+CA_EARLY_RENEWAL_HOURS = HOURS_PER_YEAR  # renewed by the first `pulumi up` in its last year
+CERT_VALIDITY_HOURS = 5 * HOURS_PER_YEAR
+CERT_EARLY_RENEWAL_HOURS = HOURS_PER_YEAR // 2  # renewed by the first `pulumi up` in its last half year
+CA_USES = ["cert_signing", "crl_signing", "key_encipherment", "digital_signature"]
+HOST_USES = ["server_auth", "client_auth", "digital_signature", "key_encipherment"]
+CLIENT_USES = ["client_auth", "digital_signature", "key_encipherment"]
+ORGANIZATION = "hive"
+LOOPBACK = "127.0.0.1"
+KEY_SECRETS = ["privateKeyPem", "privateKeyPemPkcs8", "privateKeyOpenssh"]
+
+
+@dataclass(frozen=True)
+class PkiArgs:
+    site: Site
+    hosts: Sequence[ProvisionedHost]
+
+
+@dataclass(frozen=True)
+class HostTls:
+    """One host's key pair: the key (secret) and its certificate signed by the stage CA."""
+
+    key_pem: pulumi.Output[str]
+    cert_pem: pulumi.Output[str]
+
+
+def join_pems(*pems: pulumi.Input[str]) -> pulumi.Output[str]:
+    """PEM blocks concatenated in order, each newline-terminated; secret (it usually carries a key)."""
+
+    def join(values: list[str]) -> str:
+        return "".join(v if v.endswith("\n") else v + "\n" for v in values)
+
+    return pulumi.Output.secret(pulumi.Output.all(*pems).apply(join))
+
+
+class Pki(pulumi.ComponentResource):
+    """CA, host certificates (``hosts[fqdn]``) and the program's client certificate, for one stage."""
+
+    ca_cert_pem: pulumi.Output[str]
+    hosts: dict[str, HostTls]
+    client_key_pem: pulumi.Output[str]
+    client_cert_pem: pulumi.Output[str]
+
+    def __init__(self, name: str, args: PkiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hive:pki:Pki", name, None, opts)
+        stage = args.site.stage
+        child = pulumi.ResourceOptions(parent=self)
+
+        ca_key = self._key(f"{name}-ca-key")
+        ca_cert = tls.SelfSignedCert(
+            f"{name}-ca",
+            private_key_pem=ca_key.private_key_pem,
+            is_ca_certificate=True,
+            set_subject_key_id=True,
+            subject=tls.SelfSignedCertSubjectArgs(
+                common_name=f"ca.{stage.name}", organization=ORGANIZATION, organizational_unit=stage.stage
+            ),
+            validity_period_hours=CA_VALIDITY_HOURS,
+            early_renewal_hours=CA_EARLY_RENEWAL_HOURS,
+            allowed_uses=CA_USES,
+            opts=child,
+        )
+        self.ca_cert_pem = ca_cert.cert_pem
+        ca_key_pem = pulumi.Output.secret(ca_key.private_key_pem)
+
+        def sign(
+            prefix: str,
+            subject: tls.CertRequestSubjectArgs,
+            uses: list[str],
+            dns_names: list[str] | None = None,
+            ip_addresses: list[pulumi.Input[str]] | None = None,
+        ) -> HostTls:
+            key = self._key(f"{prefix}-key")
+            request = tls.CertRequest(
+                f"{prefix}-csr",
+                private_key_pem=key.private_key_pem,
+                subject=subject,
+                dns_names=dns_names,
+                ip_addresses=ip_addresses,
+                opts=child,
+            )
+            cert = tls.LocallySignedCert(
+                f"{prefix}-cert",
+                cert_request_pem=request.cert_request_pem,
+                ca_private_key_pem=ca_key_pem,
+                ca_cert_pem=ca_cert.cert_pem,
+                validity_period_hours=CERT_VALIDITY_HOURS,
+                early_renewal_hours=CERT_EARLY_RENEWAL_HOURS,
+                set_subject_key_id=True,
+                allowed_uses=uses,
+                opts=child,
+            )
+            return HostTls(key_pem=pulumi.Output.secret(key.private_key_pem), cert_pem=cert.cert_pem)
+
+        self.hosts = {}
+        for host in args.hosts:
+            spec = host.spec
+            addresses: list[pulumi.Input[str]] = [spec.private_ip]
+            if host.public_ip is not None:
+                addresses.append(host.public_ip)
+            addresses.append(LOOPBACK)
+            self.hosts[spec.fqdn] = sign(
+                f"{name}-{spec.hostname}",
+                tls.CertRequestSubjectArgs(common_name=spec.fqdn, organization=ORGANIZATION),
+                HOST_USES,
+                dns_names=[spec.fqdn, spec.hostname],
+                ip_addresses=addresses,
+            )
+
+        client = sign(
+            f"{name}-client",
+            tls.CertRequestSubjectArgs(common_name=f"client.{stage.name}", organization=ORGANIZATION),
+            CLIENT_USES,
+        )
+        self.client_key_pem = client.key_pem
+        self.client_cert_pem = client.cert_pem
+        self.register_outputs(
+            {
+                "ca_cert_pem": self.ca_cert_pem,
+                "client_cert_pem": self.client_cert_pem,
+                "client_key_pem": self.client_key_pem,
+            }
+        )
+
+    def _key(self, name: str) -> tls.PrivateKey:
+        return tls.PrivateKey(
+            name,
+            algorithm=ALGORITHM,
+            ecdsa_curve=ECDSA_CURVE,
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=KEY_SECRETS),
+        )
+
+    def docker_bundle(self, fqdn: str) -> pulumi.Output[str]:
+        """What the docker step reads on stdin: host key, host certificate, CA certificate (secret)."""
+        host = self.hosts[fqdn]
+        return join_pems(host.key_pem, host.cert_pem, self.ca_cert_pem)

@@ -1,0 +1,133 @@
+"""One host's provisioning: the hostsetup files shipped with ``remote.CopyToRemote``, one ``remote.Command``
+per step (DESIGN §6).
+
+Every copy and command carries ``triggers`` with the content hash of the files it uses and the machine's
+identity: a script edit replaces (re-runs) exactly the steps that use it, a replaced machine gets every
+``create`` again. Any other input change (the command line, i.e. the non-secret environment, or stdin) is an
+update, which re-runs ``create`` too (no ``update`` command is set). Secrets reach a step only on stdin;
+steps whose stdin or stdout is secret log nothing and keep stdout/stderr secret in state.
+
+Steps are added by :meth:`HostProvisioner.run` in an order where everything a step waits for already exists
+(:func:`components.provision.steps.site_steps` gives one); cross-host waits are passed in as resources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+from pulumi_command import remote
+
+from components.infra.types import ProvisionedHost
+from components.provision.steps import StepSpec, remote_path, render_command
+
+HOSTSETUP_DIR = Path(__file__).resolve().parents[2] / "hostsetup"
+# A fresh machine may refuse connections (booting) or keys (cloud-init not done) for a few minutes. The
+# provider retries a failed dial with a backoff growing to ~5 s; 60 dials cover ~5 minutes of refusals and
+# still give up on a dead host (60 × 15 s timeouts at worst).
+DIAL_ERROR_LIMIT = 60
+PER_DIAL_TIMEOUT = 15
+DELETE_TIMEOUT = "5m"
+SECRET_OUTPUTS = ["stdout", "stderr"]
+
+
+@dataclass(frozen=True)
+class HostProvisionerArgs:
+    host: ProvisionedHost
+    ssh_user: str
+    ssh_private_key: pulumi.Input[str]
+    steps: Sequence[StepSpec]  # this host's steps (what is shipped is what they use)
+    scripts_dir: Path = HOSTSETUP_DIR
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class HostProvisioner(pulumi.ComponentResource):
+    """The hostsetup files on one host and the commands of its steps (``commands[step]``)."""
+
+    commands: dict[str, remote.Command]
+    copies: dict[str, remote.CopyToRemote]
+
+    def __init__(self, name: str, args: HostProvisionerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hive:provision:Host", name, None, opts)
+        self._name = name
+        self._args = args
+        host = args.host
+        self.connection = remote.ConnectionArgs(
+            host=host.address,
+            port=host.ssh_port,
+            user=args.ssh_user,
+            private_key=pulumi.Output.secret(args.ssh_private_key),
+            dial_error_limit=DIAL_ERROR_LIMIT,
+            per_dial_timeout=PER_DIAL_TIMEOUT,
+        )
+        files = list(dict.fromkeys(f for spec in args.steps for f in spec.files))
+        missing = [f for f in files if not (args.scripts_dir / f).is_file()]
+        if missing:
+            raise pulumi.RunError(f"hostsetup files missing in {args.scripts_dir}: {', '.join(missing)}")
+        self.hashes = {f: file_sha256(args.scripts_dir / f) for f in files}
+        self.copies = {}
+        for file in files:
+            self.copies[file] = remote.CopyToRemote(
+                f"{name}-copy-{file}",
+                connection=self.connection,
+                source=pulumi.FileAsset(_asset_path(args.scripts_dir / file)),
+                remote_path=remote_path(args.ssh_user, file),
+                triggers=[self.hashes[file], host.machine_id],
+                opts=self._opts(),
+            )
+        self.commands = {}
+
+    def _opts(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, deleted_with=self._args.host.machine)
+
+    def run(
+        self,
+        spec: StepSpec,
+        *,
+        stdin: pulumi.Input[str] | None = None,
+        after: Sequence[pulumi.Resource] = (),
+    ) -> remote.Command:
+        """Add the command of ``spec``; ``stdin`` is its secret input, ``after`` the other hosts' steps it waits for."""
+        if spec.needs_stdin_secret != (stdin is not None):
+            raise ValueError(f"step {spec.name} on {spec.host}: stdin {'missing' if stdin is None else 'unexpected'}")
+        if spec.name in self.commands:
+            raise ValueError(f"step {spec.name} on {spec.host} added twice")
+        earlier = [self.commands[name] for name in spec.depends_on]
+        copies = [self.copies[file] for file in spec.files]
+        timeout = f"{spec.timeout_minutes}m"
+        secret = spec.handles_secrets
+        command = remote.Command(
+            f"{self._name}-{spec.name}",
+            connection=self.connection,
+            create=render_command(spec, self._args.ssh_user),
+            stdin=None if stdin is None else pulumi.Output.secret(stdin),
+            triggers=[*(self.hashes[file] for file in spec.files), self._args.host.machine_id],
+            logging=remote.Logging.NONE if secret else remote.Logging.STDOUT_AND_STDERR,
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                deleted_with=self._args.host.machine,
+                depends_on=[*copies, *earlier, *after],
+                additional_secret_outputs=SECRET_OUTPUTS if secret else None,
+                custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout, delete=DELETE_TIMEOUT),
+            ),
+        )
+        self.commands[spec.name] = command
+        return command
+
+    def finish(self) -> None:
+        """Call once every step is added."""
+        self.register_outputs({"steps": list(self.commands)})
+
+
+def _asset_path(path: Path) -> str:
+    """The asset's path relative to the working directory (the project directory under ``pulumi``), so
+    the state does not depend on where the checkout lives."""
+    return os.path.relpath(path, Path.cwd())

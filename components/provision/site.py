@@ -1,0 +1,104 @@
+"""The whole site's provisioning: a :class:`HostProvisioner` per host, all in parallel, and the few real
+cross-host dependencies (:mod:`components.provision.steps`): every ``swarm-join`` waits for the first hive's
+``swarm-init`` and reads its stdout (the join token) on stdin; every ``registry-login`` away from the
+repository waits for the repository's ``registry``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_random as random
+from pulumi_command import remote
+
+from components.infra.types import ProvisionedHost
+from components.inventory.site import Site
+from components.pki import Pki
+from components.provision.host import HostProvisioner, HostProvisionerArgs
+from components.provision.steps import Stdin, StepRef, StepSpec, host_steps, site_steps
+
+REGISTRY_PASSWORD_LENGTH = 24
+SWARM_STEPS = ("swarm-init", "swarm-join", "node-labels")
+REGISTRY_STEPS = ("registry", "registry-login")
+
+
+@dataclass(frozen=True)
+class SiteProvisionerArgs:
+    site: Site
+    hosts: Sequence[ProvisionedHost]
+    ssh_private_key: pulumi.Input[str]
+    pki: Pki
+    registry_password: pulumi.Input[str] | None = None  # generated (pulumi-random) when not given
+
+
+class SiteProvisioner(pulumi.ComponentResource):
+    """Every host step of the site.
+
+    ``swarm_ready``: swarm-init, every swarm-join and node-labels — a docker provider for the swarm depends on
+    them. ``registry_ready``: the registry and every registry-login — image pushes and service pulls depend on
+    them. ``registry_password`` is a secret. ``commands[StepRef(fqdn, step)]`` holds each step's command.
+    """
+
+    hosts: dict[str, HostProvisioner]
+    commands: dict[StepRef, remote.Command]
+    registry_password: pulumi.Output[str]
+    swarm_ready: list[pulumi.Resource]
+    registry_ready: list[pulumi.Resource]
+
+    def __init__(self, name: str, args: SiteProvisionerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hive:provision:Site", name, None, opts)
+        site = args.site
+        machines = {h.spec.fqdn: h for h in args.hosts}
+        unknown = sorted(set(machines) ^ {h.fqdn for h in site.hosts})
+        if unknown:
+            raise ValueError(f"the provisioned hosts and the site's hosts differ: {unknown}")
+
+        if args.registry_password is None:
+            password = random.RandomPassword(
+                f"{name}-registry-password",
+                length=REGISTRY_PASSWORD_LENGTH,
+                special=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.registry_password = pulumi.Output.secret(password.result)
+        else:
+            self.registry_password = pulumi.Output.secret(args.registry_password)
+
+        self.hosts = {
+            host.fqdn: HostProvisioner(
+                host.hostname,
+                HostProvisionerArgs(
+                    host=machines[host.fqdn],
+                    ssh_user=site.stage.ssh_user,
+                    ssh_private_key=args.ssh_private_key,
+                    steps=host_steps(site, host),
+                ),
+                pulumi.ResourceOptions(parent=self),
+            )
+            for host in site.hosts
+        }
+        self.commands = {}
+        for spec in site_steps(site):
+            self.commands[spec.ref] = self.hosts[spec.host].run(
+                spec, stdin=self._stdin(spec, args.pki), after=[self.commands[ref] for ref in spec.after]
+            )
+        for provisioner in self.hosts.values():
+            provisioner.finish()
+
+        self.swarm_ready = [c for ref, c in self.commands.items() if ref.step in SWARM_STEPS]
+        self.registry_ready = [c for ref, c in self.commands.items() if ref.step in REGISTRY_STEPS]
+        self.register_outputs({"registry_password": self.registry_password})
+
+    def _stdin(self, spec: StepSpec, pki: Pki) -> pulumi.Input[str] | None:
+        if spec.stdin is None:
+            return None
+        if spec.stdin is Stdin.TLS:
+            return pki.docker_bundle(spec.host)
+        if spec.stdin is Stdin.REGISTRY_PASSWORD:
+            return self.registry_password
+        if spec.stdin is Stdin.JOIN_TOKEN:
+            (init,) = spec.after  # the first hive's swarm-init
+            return pulumi.Output.secret(self.commands[init].stdout)
+        raise ValueError(f"step {spec.name}: no stdin for {spec.stdin}")

@@ -1,0 +1,373 @@
+"""The host step catalogue (CONTRACTS.md "hostsetup step scripts"). Pure: no Pulumi.
+
+For a :class:`~components.inventory.site.Site` it answers: which steps run on which host, in which order,
+with which environment, which secret each one reads on stdin, what each waits for (on its own host and on
+other hosts), which files it needs shipped, and the exact command line.
+
+Ordering. On one host the steps run one after the other in catalogue order (each step assumes the previous
+ones — packages, /etc/hosts, the firewall, docker — and two steps running apt at once would only queue on
+dpkg's lock). Across hosts only the real dependencies are ordered:
+
+* ``swarm-join`` on a hive waits for ``swarm-init`` on the first hive (it reads the join token, which
+  ``swarm-init`` prints on stdout);
+* ``registry-login`` on every server other than the repository waits for ``registry`` on the repository.
+
+Everything else on different hosts runs in parallel.
+
+Address pool (``HIVE_ADDRESS_POOL``, docker's ``default-address-pools`` for *local* networks). hive-builder
+splits ``internal_cidr`` (reference §1.4) into the overlay default network ¼, ingress ¼, docker_gwbridge ⅛,
+docker0 ⅛, the registry's compose network ⅛ and the monitoring compose network ⅛ — and configures no pool,
+so any other local network docker makes (an operator's ``docker network create``, a compose project) falls
+back to docker's built-in 172.17–31.x/192.168.x pools, outside ``internal_cidr``: exactly what setting
+``internal_cidr`` is meant to prevent. The pool cannot overlap the explicitly placed networks: docker0 (bip)
+and docker_gwbridge fill their eighths, and an auto-allocated local network inside the overlay/ingress ranges
+would shadow those overlays on the host. The registry eighth stays reserved for the registry (hive-builder
+ran it as a compose network there; a containerised or shared registry keeps that range). The pool is
+therefore the **monitoring eighth**: hive-builder used it for the repository's local (compose) network, i.e.
+precisely a daemon-local network, and local networks never cross hosts, so every host can use the same pool.
+Consequence for whoever builds monitoring: create its local network *without* an explicit subnet (it is then
+allocated from this eighth, as in hive-builder). Without ``internal_cidr`` the pool is empty (docker's
+defaults), as in hive-builder.
+"""
+
+from __future__ import annotations
+
+import enum
+import heapq
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from components.inventory.addressing import Host
+from components.inventory.site import Site
+
+LIB = "lib.sh"
+REGISTRY_PORT = 5000
+SWARM_PORT = 2377
+
+
+class Stdin(enum.Enum):
+    """The secret a step reads on stdin (CONTRACTS.md). Secrets never go on the command line."""
+
+    TLS = "tls"  # the host key PEM, the host certificate PEM, the CA certificate PEM, in this order
+    JOIN_TOKEN = "join_token"  # the manager join token (swarm-init's stdout on the first hive)
+    REGISTRY_PASSWORD = "registry_password"  # the registry password of user hive
+
+
+@dataclass(frozen=True, order=True)
+class StepRef:
+    """One step on one host: ``StepRef("s-hive0.pdns", "swarm-init")``."""
+
+    host: str  # fqdn
+    step: str
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """One step as it runs on one host."""
+
+    host: str  # fqdn of the host it runs on
+    name: str
+    env: Mapping[str, str]
+    stdin: Stdin | None
+    secret_stdout: bool  # stdout carries a secret (swarm-init: the join token)
+    files: tuple[str, ...]  # every file under hostsetup/ it needs on the host, lib.sh and the script included
+    depends_on: tuple[str, ...]  # steps on the same host that must have run
+    after: tuple[StepRef, ...]  # steps on other hosts that must have run
+    timeout_minutes: int
+
+    @property
+    def script(self) -> str:
+        return f"{self.name}.sh"
+
+    @property
+    def ref(self) -> StepRef:
+        return StepRef(self.host, self.name)
+
+    @property
+    def needs_stdin_secret(self) -> bool:
+        return self.stdin is not None
+
+    @property
+    def handles_secrets(self) -> bool:
+        """Its stdin or stdout is secret: no logging, stdout/stderr secret in state."""
+        return self.stdin is not None or self.secret_stdout
+
+
+HostPredicate = Callable[[Site, Host], bool]
+EnvBuilder = Callable[[Site, Host], dict[str, str]]
+CrossHost = Callable[[Site, Host], tuple[StepRef, ...]]
+
+
+def _no_env(site: Site, host: Host) -> dict[str, str]:
+    return {}
+
+
+def _no_cross(site: Site, host: Host) -> tuple[StepRef, ...]:
+    return ()
+
+
+@dataclass(frozen=True)
+class StepDefinition:
+    """A catalogue entry: a step and the rule of where and how it runs."""
+
+    name: str
+    runs_on: HostPredicate
+    env: EnvBuilder = _no_env
+    stdin: Stdin | None = None
+    secret_stdout: bool = False
+    assets: tuple[str, ...] = ()  # files besides lib.sh and the script that the script reads from $HERE
+    after: CrossHost = _no_cross
+    timeout_minutes: int = 15
+
+    @property
+    def script(self) -> str:
+        return f"{self.name}.sh"
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (LIB, self.script, *self.assets)
+
+
+# --- values derived from the site -------------------------------------------------------------------------
+
+
+def hosts_line(site: Site) -> str:
+    """``HIVE_HOSTS``: every server as ``ip fqdn short``, ``;``-separated, in index order."""
+    return ";".join(f"{h.private_ip} {h.fqdn} {h.hostname}" for h in site.hosts)
+
+
+def site_ips(site: Site) -> str:
+    return " ".join(h.private_ip for h in site.hosts)
+
+
+def local_address_pool(site: Site) -> str:
+    """``HIVE_ADDRESS_POOL``: the monitoring eighth of internal_cidr, or empty (see the module docstring)."""
+    return site.networks.monitoring if site.stage.internal_cidr is not None else ""
+
+
+def ingress_subnet(site: Site) -> str:
+    if site.stage.internal_cidr is None or site.networks.ingress is None:
+        return ""
+    return site.networks.ingress
+
+
+def gwbridge_subnet(site: Site) -> str:
+    return site.networks.docker_gwbridge if site.stage.internal_cidr is not None else ""
+
+
+def node_labels(host: Host) -> str:
+    """``HIVE_NODE_LABELS``: every inventory group of the host ``=true``, plus ``az=<zone>`` when known."""
+    labels = [f"{group}=true" for group in host.groups]
+    if host.az:
+        labels.append(f"az={host.az}")
+    return " ".join(labels)
+
+
+def registry_address(site: Site) -> str:
+    return f"{site.repository.fqdn}:{REGISTRY_PORT}"
+
+
+def manager_address(site: Site) -> str:
+    return f"{site.first_hive.private_ip}:{SWARM_PORT}"
+
+
+# --- the catalogue ----------------------------------------------------------------------------------------
+
+
+def _all(site: Site, host: Host) -> bool:
+    return True
+
+
+def _is_first_hive(site: Site, host: Host) -> bool:
+    return host.is_hive and host.fqdn == site.first_hive.fqdn
+
+
+def _is_other_hive(site: Site, host: Host) -> bool:
+    return host.is_hive and host.fqdn != site.first_hive.fqdn
+
+
+def _is_hive(site: Site, host: Host) -> bool:
+    return host.is_hive
+
+
+def _is_repository(site: Site, host: Host) -> bool:
+    return host.is_repository
+
+
+def _base_env(site: Site, host: Host) -> dict[str, str]:
+    return {
+        "HIVE_HOSTNAME": host.hostname,
+        "HIVE_FQDN": host.fqdn,
+        "HIVE_HOSTS": hosts_line(site),
+        "HIVE_ADMIN_USER": site.stage.ssh_user,
+    }
+
+
+def _firewall_env(site: Site, host: Host) -> dict[str, str]:
+    return {"HIVE_SITE_IPS": site_ips(site), "HIVE_ADMIN_CIDRS": " ".join(site.stage.admin_cidrs)}
+
+
+def _docker_env(site: Site, host: Host) -> dict[str, str]:
+    return {
+        "HIVE_FQDN": host.fqdn,
+        "HIVE_BIP": site.networks.bip,
+        "HIVE_ADDRESS_POOL": local_address_pool(site),
+        "HIVE_ADMIN_USER": site.stage.ssh_user,
+    }
+
+
+def _swarm_init_env(site: Site, host: Host) -> dict[str, str]:
+    return {
+        "HIVE_ADVERTISE_ADDR": host.private_ip,
+        "HIVE_INGRESS_SUBNET": ingress_subnet(site),
+        "HIVE_GWBRIDGE_SUBNET": gwbridge_subnet(site),
+        "HIVE_OVERLAY_MTU": str(site.overlay_mtu),
+    }
+
+
+def _swarm_join_env(site: Site, host: Host) -> dict[str, str]:
+    return {
+        "HIVE_ADVERTISE_ADDR": host.private_ip,
+        "HIVE_MANAGER_ADDR": manager_address(site),
+        "HIVE_GWBRIDGE_SUBNET": gwbridge_subnet(site),
+    }
+
+
+def _after_swarm_init(site: Site, host: Host) -> tuple[StepRef, ...]:
+    return (StepRef(site.first_hive.fqdn, "swarm-init"),)
+
+
+def _after_registry(site: Site, host: Host) -> tuple[StepRef, ...]:
+    return () if host.is_repository else (StepRef(site.repository.fqdn, "registry"),)
+
+
+CATALOGUE: tuple[StepDefinition, ...] = (
+    StepDefinition("wait-ready", _all, timeout_minutes=35),  # the script waits up to 3 × 600 s
+    StepDefinition("base", _all, _base_env, timeout_minutes=20),
+    StepDefinition("firewall", _all, _firewall_env, assets=("hive-firewall",)),
+    StepDefinition("docker", _all, _docker_env, stdin=Stdin.TLS, timeout_minutes=20),
+    StepDefinition(
+        "registry", _is_repository, lambda site, host: {"HIVE_FQDN": host.fqdn}, stdin=Stdin.REGISTRY_PASSWORD
+    ),
+    StepDefinition("log-collector", _is_repository),
+    StepDefinition("swarm-init", _is_first_hive, _swarm_init_env, secret_stdout=True),
+    StepDefinition("swarm-join", _is_other_hive, _swarm_join_env, stdin=Stdin.JOIN_TOKEN, after=_after_swarm_init),
+    StepDefinition("node-labels", _is_hive, lambda site, host: {"HIVE_NODE_LABELS": node_labels(host)}),
+    StepDefinition(
+        "registry-login",
+        _all,
+        lambda site, host: {"HIVE_REGISTRY": registry_address(site), "HIVE_ADMIN_USER": site.stage.ssh_user},
+        stdin=Stdin.REGISTRY_PASSWORD,
+        after=_after_registry,
+    ),
+)
+STEP_NAMES: tuple[str, ...] = tuple(d.name for d in CATALOGUE)
+_POSITION = {name: i for i, name in enumerate(STEP_NAMES)}
+
+
+def definition(name: str) -> StepDefinition:
+    return CATALOGUE[_POSITION[name]]
+
+
+def all_files() -> tuple[str, ...]:
+    """Every file under hostsetup/ some step needs (lib.sh first)."""
+    seen: dict[str, None] = {}
+    for d in CATALOGUE:
+        seen.update(dict.fromkeys(d.files))
+    return tuple(seen)
+
+
+# --- plans ------------------------------------------------------------------------------------------------
+
+
+def host_steps(site: Site, host: Host) -> list[StepSpec]:
+    """The steps of one host, in the order they run there."""
+    specs: list[StepSpec] = []
+    for d in CATALOGUE:
+        if not d.runs_on(site, host):
+            continue
+        specs.append(
+            StepSpec(
+                host=host.fqdn,
+                name=d.name,
+                env=d.env(site, host),
+                stdin=d.stdin,
+                secret_stdout=d.secret_stdout,
+                files=d.files,
+                depends_on=(specs[-1].name,) if specs else (),
+                after=d.after(site, host),
+                timeout_minutes=d.timeout_minutes,
+            )
+        )
+    return specs
+
+
+def site_steps(site: Site) -> list[StepSpec]:
+    """Every step of every host, in an order where each step comes after everything it waits for.
+
+    Ties are broken by catalogue position, then host index, so the order is deterministic. Raises
+    ``ValueError`` on a dependency that names no planned step or on a cycle.
+    """
+    index = {h.fqdn: h.index for h in site.hosts}
+    specs = {s.ref: s for h in site.hosts for s in host_steps(site, h)}
+    waits: dict[StepRef, set[StepRef]] = {}
+    for ref, spec in specs.items():
+        needs = {StepRef(spec.host, name) for name in spec.depends_on} | set(spec.after)
+        missing = sorted(n for n in needs if n not in specs)
+        if missing:
+            raise ValueError(f"step {ref.step} on {ref.host} waits for steps that are not planned: {missing}")
+        waits[ref] = needs
+    users: dict[StepRef, list[StepRef]] = {ref: [] for ref in specs}
+    for ref, needs in waits.items():
+        for need in needs:
+            users[need].append(ref)
+
+    def key(ref: StepRef) -> tuple[int, int, str]:
+        return (_POSITION[ref.step], index[ref.host], ref.host)
+
+    ready = [(key(ref), ref) for ref, needs in waits.items() if not needs]
+    heapq.heapify(ready)
+    remaining = {ref: len(needs) for ref, needs in waits.items()}
+    ordered: list[StepSpec] = []
+    while ready:
+        _, ref = heapq.heappop(ready)
+        ordered.append(specs[ref])
+        for user in users[ref]:
+            remaining[user] -= 1
+            if remaining[user] == 0:
+                heapq.heappush(ready, (key(user), user))
+    if len(ordered) != len(specs):
+        stuck = sorted(ref for ref, n in remaining.items() if n)
+        raise ValueError(f"the host steps wait for each other in a cycle: {stuck}")
+    return ordered
+
+
+# --- command lines ----------------------------------------------------------------------------------------
+
+
+def remote_dir(user: str) -> str:
+    """Where the scripts live on a host: the ssh user's ``~/.hive/hostsetup``."""
+    home = "/root" if user == "root" else f"/home/{user}"
+    return f"{home}/.hive/hostsetup"
+
+
+def remote_path(user: str, file: str) -> str:
+    return f"{remote_dir(user)}/{file}"
+
+
+def render_command(spec: StepSpec, user: str) -> str:
+    """``sudo env HIVE_A=… HIVE_B=… bash ~/.hive/hostsetup/<step>.sh``, every value shell-quoted.
+
+    The environment is sorted by name so the command text (an input: a change re-runs the step) is stable.
+    Root needs no sudo. Secrets are never part of it (they go to stdin).
+    """
+    words = [] if user == "root" else ["sudo"]
+    if spec.env:
+        words.append("env")
+        for name in sorted(spec.env):
+            if not name.isidentifier():
+                raise ValueError(f"step {spec.name}: {name!r} is no environment variable name")
+            words.append(f"{name}={shlex.quote(spec.env[name])}")
+    words += ["bash", shlex.quote(remote_path(user, spec.script))]
+    return " ".join(words)

@@ -1,0 +1,428 @@
+"""Program tests of the PKI and host provisioning wiring: the real program for a `prepared` stage under mocks.
+
+What is proven here (DESIGN §6, issue 4): every host gets exactly its steps; the repository is no swarm member
+when separate_repository is true; triggers carry the script hashes and the machine identity; secrets (registry
+password, TLS keys, join token) travel only on stdin and never in a command line or a plain value; secret
+steps log nothing; steps on different hosts wait for each other only where they must (the graph is asserted
+exactly); every input is valid against the SDK's own types.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.harness import UNKNOWN, BaseMocks, check_inputs, is_unknown, run_program
+
+ROOT = Path(__file__).resolve().parents[2]
+HOSTSETUP = ROOT / "hostsetup"
+COMMAND = "command:remote:Command"
+COPY = "command:remote:CopyToRemote"
+SSH_KEY = (
+    "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "QyNTUxOQAAACBfakeFAKEfakeFAKEfakeFAKEfakeFAKEfakeFAKEfakeFAKEAAAAJhive\n"
+    "-----END OPENSSH PRIVATE KEY-----\n"
+)
+JOIN_TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx"
+FOUR = ["192.168.0.10", "192.168.0.11", "192.168.0.12", "192.168.0.13"]
+BASE_CONFIG: dict[str, Any] = {
+    "hive:name": "pdns",
+    "hive:domain": "example.com",
+    "hive:provider": "prepared",
+    "hive:cidr": "192.168.0.0/24",
+    "hive:ip_address_list": FOUR,
+    "hive:separate_repository": True,
+    "hive:ssh_private_key": SSH_KEY,
+}
+SHARED_CONFIG = {**BASE_CONFIG, "hive:ip_address_list": FOUR[:3], "hive:separate_repository": False}
+COMMON = ["wait-ready", "base", "firewall", "docker"]
+SECRET_STEPS = {"docker", "swarm-init", "swarm-join", "registry", "registry-login"}
+MY_TYPES = (COMMAND, COPY, "tls:", "random:")
+
+
+class Mocks(BaseMocks):
+    """The harness's fakes, plus: swarm-init prints a join token; a first run has no previous stack outputs."""
+
+    def outputs_for(self, args):
+        if args.typ == "pulumi:pulumi:StackReference":
+            return {"outputs": {}, "secretOutputNames": []}
+        if args.typ == COMMAND and args.name.endswith("-swarm-init"):
+            return {"stdout": UNKNOWN if self.preview else JOIN_TOKEN, "stderr": UNKNOWN if self.preview else ""}
+        return None
+
+
+def run(config: dict[str, Any], preview: bool):
+    return run_program(ROOT, "staging", config, preview=preview, mocks=Mocks(), secret_config=["hive:ssh_private_key"])
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["preview", "up"])
+def separate(request):
+    return run(BASE_CONFIG, request.param)
+
+
+@pytest.fixture(scope="module")
+def separate_up():
+    return run(BASE_CONFIG, False)
+
+
+@pytest.fixture(scope="module", params=[True, False], ids=["preview", "up"])
+def shared(request):
+    return run(SHARED_CONFIG, request.param)
+
+
+# --- helpers ----------------------------------------------------------------------------------------------
+
+
+def hostnames(program) -> list[str]:
+    return sorted({r.name.split("-copy-")[0] for r in program.of_type(COPY)})
+
+
+def split_name(name: str, hosts: list[str]) -> tuple[str, str]:
+    """``s-hive1-swarm-join`` → (``s-hive1``, ``swarm-join``)."""
+    (host,) = [h for h in hosts if name.startswith(h + "-")]
+    return host, name[len(host) + 1 :]
+
+
+def steps_by_host(program) -> dict[str, list[str]]:
+    """Each host's steps in the order their own chain runs them."""
+    hosts = hostnames(program)
+    commands = {r.urn: split_name(r.name, hosts) for r in program.of_type(COMMAND)}
+    result: dict[str, list[str]] = {}
+    for host in hosts:
+        mine = {urn: step for urn, (h, step) in commands.items() if h == host}
+        previous = {}
+        for r in program.of_type(COMMAND):
+            if r.urn in mine:
+                before = [mine[u] for u in r.dependencies if u in mine]
+                assert len(before) <= 1, f"{r.name} waits for several steps of its own host: {before}"
+                previous[mine[r.urn]] = before[0] if before else None
+        (first,) = [s for s, p in previous.items() if p is None]
+        chain = [first]
+        while nxt := [s for s, p in previous.items() if p == chain[-1]]:
+            chain += nxt
+        assert sorted(chain) == sorted(previous)
+        result[host] = chain
+    return result
+
+
+def command_edges(program) -> set[tuple[str, str, str, str]]:
+    """(host, step) → (host, step) for every command that waits for another command."""
+    hosts = hostnames(program)
+    by_urn = {r.urn: split_name(r.name, hosts) for r in program.of_type(COMMAND)}
+    return {(*by_urn[r.urn], *by_urn[d]) for r in program.of_type(COMMAND) for d in r.dependencies if d in by_urn}
+
+
+def expected_edges(chains: dict[str, list[str]], first: str, repository: str) -> set[tuple[str, str, str, str]]:
+    edges = {(h, b, h, a) for h, chain in chains.items() for a, b in itertools.pairwise(chain)}
+    for host, chain in chains.items():
+        if "swarm-join" in chain:
+            edges.add((host, "swarm-join", first, "swarm-init"))
+        if host != repository:
+            edges.add((host, "registry-login", repository, "registry"))
+    return edges
+
+
+def sha256(file: str) -> str:
+    return hashlib.sha256((HOSTSETUP / file).read_bytes()).hexdigest()
+
+
+def strings(value: Any, path: str = ""):
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from strings(v, f"{path}.{k}" if path else k)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from strings(v, f"{path}[{i}]")
+
+
+def marker(pem: str) -> str:
+    """A distinctive piece of a PEM's body (finds it inside concatenations too)."""
+    return pem.strip().splitlines()[1]
+
+
+# --- steps per host ---------------------------------------------------------------------------------------
+
+
+def test_each_host_gets_its_steps(separate):
+    assert steps_by_host(separate) == {
+        "s-hive0": [*COMMON, "swarm-init", "node-labels", "registry-login"],
+        "s-hive1": [*COMMON, "swarm-join", "node-labels", "registry-login"],
+        "s-hive2": [*COMMON, "swarm-join", "node-labels", "registry-login"],
+        "s-hive3": [*COMMON, "registry", "log-collector", "registry-login"],
+    }
+
+
+def test_repository_is_no_swarm_member_when_separate(separate):
+    steps = steps_by_host(separate)["s-hive3"]
+    assert not {"swarm-init", "swarm-join", "node-labels"} & set(steps)
+
+
+def test_shared_repository_joins_the_swarm(shared):
+    assert steps_by_host(shared)["s-hive2"] == [
+        *COMMON,
+        "registry",
+        "log-collector",
+        "swarm-join",
+        "node-labels",
+        "registry-login",
+    ]
+    labels = shared.one(COMMAND, "s-hive2-node-labels").input("create")
+    assert "HIVE_NODE_LABELS='servers=true hives=true repository=true'" in labels
+
+
+def test_dependency_graph_is_exact(separate):
+    chains = steps_by_host(separate)
+    assert command_edges(separate) == expected_edges(chains, first="s-hive0", repository="s-hive3")
+
+
+def test_dependency_graph_is_exact_with_a_shared_repository(shared):
+    chains = steps_by_host(shared)
+    assert command_edges(shared) == expected_edges(chains, first="s-hive0", repository="s-hive2")
+
+
+def test_commands_wait_for_their_own_files_only(separate):
+    hosts = hostnames(separate)
+    copies = {r.urn: r for r in separate.of_type(COPY)}
+    for r in separate.of_type(COMMAND):
+        host, step = split_name(r.name, hosts)
+        mine = {copies[u].name for u in r.dependencies if u in copies}
+        expected = {f"{host}-copy-lib.sh", f"{host}-copy-{step}.sh"}
+        if step == "firewall":
+            expected.add(f"{host}-copy-hive-firewall")
+        assert mine == expected, r.name
+
+
+# --- copies, triggers, command lines ----------------------------------------------------------------------
+
+
+def test_copies_ship_the_scripts_with_hash_and_machine_triggers(separate):
+    for r in separate.of_type(COPY):
+        host, file = r.name.split("-copy-")
+        assert r.input("remotePath") == f"/home/admin/.hive/hostsetup/{file}"
+        assert Path(r.inputs["source"].path).name == file
+        ip = FOUR[int(host[-1])]
+        assert r.input("triggers") == [sha256(file), f"{host}.pdns@{ip}"]
+        assert r.input("connection.host") == ip
+        assert r.input("connection.user") == "admin"
+        assert r.is_secret_input("connection.privateKey")
+
+
+def test_command_triggers_carry_script_hashes_and_machine(separate):
+    hosts = hostnames(separate)
+    for r in separate.of_type(COMMAND):
+        host, step = split_name(r.name, hosts)
+        files = ["lib.sh", f"{step}.sh", *(["hive-firewall"] if step == "firewall" else [])]
+        triggers = r.input("triggers")
+        assert triggers[-1] == f"{host}.pdns@{FOUR[int(host[-1])]}"
+        assert set(triggers[:-1]) == {sha256(f) for f in files}, r.name
+
+
+def test_command_lines(separate):
+    join = separate.one(COMMAND, "s-hive2-swarm-join").input("create")
+    assert join == (
+        "sudo env HIVE_ADVERTISE_ADDR=192.168.0.12 HIVE_GWBRIDGE_SUBNET='' HIVE_MANAGER_ADDR=192.168.0.10:2377 "
+        "bash /home/admin/.hive/hostsetup/swarm-join.sh"
+    )
+    for r in separate.of_type(COMMAND):
+        assert r.input("create").endswith(f"bash /home/admin/.hive/hostsetup/{r.name.split('-', 2)[2]}.sh")
+        assert r.input("addPreviousOutputInEnv") is False
+        assert "environment" not in r.inputs  # no AcceptEnv needed: the environment is on the command line
+
+
+def test_dial_settings_for_fresh_machines(separate):
+    for r in [*separate.of_type(COMMAND), *separate.of_type(COPY)]:
+        assert r.input("connection.dialErrorLimit") >= 30
+        assert r.input("connection.perDialTimeout") >= 10
+        assert r.input("connection.port") == 22
+
+
+def test_nothing_runs_on_a_host_while_planning(separate):
+    """Commands run only in `up` (the engine never runs them in preview); no invoke may reach a host."""
+    assert [i.token for i in separate.invokes if i.token.startswith("command:")] == []
+
+
+def test_timeouts(separate):
+    for r in separate.of_type(COMMAND):
+        assert set(r.custom_timeouts) >= {"create", "update"}, r.name
+
+
+def test_prepared_hosts_have_no_deleted_with(separate):
+    assert all(r.deleted_with in (None, "") for r in [*separate.of_type(COMMAND), *separate.of_type(COPY)])
+
+
+# --- secrets ----------------------------------------------------------------------------------------------
+
+
+def test_secret_steps_log_nothing_and_keep_output_secret(separate):
+    hosts = hostnames(separate)
+    for r in separate.of_type(COMMAND):
+        _, step = split_name(r.name, hosts)
+        if step in SECRET_STEPS:
+            assert r.input("logging") == "none", r.name
+            assert {"stdout", "stderr"} <= set(r.additional_secret_outputs), r.name
+            if not separate.preview:
+                assert r.is_secret_output("stdout") and r.is_secret_output("stderr"), r.name
+        else:
+            assert r.input("logging") == "stdoutAndStderr", r.name
+            assert "stdin" not in r.inputs, r.name
+
+
+def test_secret_stdin(separate_up):
+    program = separate_up
+    password = program.one("random:index/randomPassword:RandomPassword").outputs["result"]
+    ca = program.one("tls:index/selfSignedCert:SelfSignedCert").outputs["certPem"]
+    for host in ["s-hive0", "s-hive1", "s-hive2", "s-hive3"]:
+        docker = program.one(COMMAND, f"{host}-docker")
+        key = program.one("tls:index/privateKey:PrivateKey", f"pki-{host}-key").outputs["privateKeyPem"]
+        cert = program.one("tls:index/locallySignedCert:LocallySignedCert", f"pki-{host}-cert").outputs["certPem"]
+        blocks = [p if p.endswith("\n") else p + "\n" for p in (key, cert, ca)]
+        assert docker.input("stdin") == "".join(blocks)
+        assert program.one(COMMAND, f"{host}-registry-login").input("stdin") == password
+    assert program.one(COMMAND, "s-hive3-registry").input("stdin") == password
+    for host in ["s-hive1", "s-hive2"]:
+        assert program.one(COMMAND, f"{host}-swarm-join").input("stdin") == JOIN_TOKEN
+    for r in program.of_type(COMMAND):
+        if "stdin" in r.inputs:
+            assert r.is_secret_input("stdin"), r.name
+    assert len(password) == 24
+
+
+def test_secrets_appear_only_where_they_belong(separate_up):
+    """Registry password, every TLS key, the join token and the ssh key: never in a plain value anywhere."""
+    program = separate_up
+    password = program.one("random:index/randomPassword:RandomPassword").outputs["result"]
+    keys = [r.outputs["privateKeyPem"] for r in program.of_type("tls:index/privateKey:PrivateKey")]
+    secrets = {"registry password": password, "join token": JOIN_TOKEN, "ssh key": marker(SSH_KEY)}
+    secrets |= {f"tls key {i}": marker(k) for i, k in enumerate(keys)}
+    assert all(secrets.values()) and not any(is_unknown(v) for v in secrets.values())
+    for r in program.resources:
+        for path, value in strings(r.inputs):
+            for what, secret in secrets.items():
+                if secret in value:
+                    assert r.is_secret_input(path), f"{what} in plain input {r.name}.{path}"
+                    if r.type == COMMAND:
+                        allowed = "connection.privateKey" if what == "ssh key" else "stdin"
+                        assert path == allowed, f"{what} in {r.name}.{path}"
+                    if r.type == COPY:
+                        assert (what, path) == ("ssh key", "connection.privateKey"), f"{what} in {r.name}.{path}"
+        for path, value in strings(r.outputs):
+            for what, secret in secrets.items():
+                if secret in value:
+                    assert r.is_secret_output(path), f"{what} in plain output {r.name}.{path}"
+        for path, value in strings(r.registered_outputs or {}):
+            for what, secret in secrets.items():
+                if secret in value:
+                    assert path.split(".")[0].split("[")[0] in r.registered_secret_outputs or any(
+                        p == path or path.startswith(p) for p in r.registered_secret_outputs
+                    ), f"{what} in plain registered output {r.name}.{path}"
+    for path, value in strings(program.outputs):
+        for what, secret in secrets.items():
+            if secret in value:
+                assert any(path == p or path.startswith(p) for p in program.secret_output_paths), (
+                    f"{what} in plain stack output {path}"
+                )
+    for r in program.of_type(COMMAND):
+        assert not any(secret in r.input("create") for secret in secrets.values()), r.name
+
+
+def test_private_keys_are_secret_outputs(separate_up):
+    for r in separate_up.of_type("tls:index/privateKey:PrivateKey"):
+        assert r.is_secret_output("privateKeyPem"), r.name
+        assert r.input("algorithm") == "ECDSA" and r.input("ecdsaCurve") == "P384"
+    assert separate_up.one("random:index/randomPassword:RandomPassword").is_secret_output("result")
+
+
+# --- PKI --------------------------------------------------------------------------------------------------
+
+
+def test_ca(separate):
+    ca = separate.one("tls:index/selfSignedCert:SelfSignedCert")
+    assert ca.input("isCaCertificate") is True
+    assert ca.input("subject.commonName") == "ca.pdns"
+    assert ca.input("validityPeriodHours") == 10 * 365 * 24
+    assert sorted(ca.input("allowedUses")) == sorted(
+        ["cert_signing", "crl_signing", "key_encipherment", "digital_signature"]
+    )
+    assert ca.is_secret_input("privateKeyPem")
+
+
+def test_host_certificates(separate):
+    for i, host in enumerate(["s-hive0", "s-hive1", "s-hive2", "s-hive3"]):
+        csr = separate.one("tls:index/certRequest:CertRequest", f"pki-{host}-csr")
+        assert csr.input("dnsNames") == [f"{host}.pdns", host]
+        assert csr.input("ipAddresses") == [FOUR[i], "127.0.0.1"]  # prepared hosts have no public address
+        assert csr.input("subject.commonName") == f"{host}.pdns"
+        cert = separate.one("tls:index/locallySignedCert:LocallySignedCert", f"pki-{host}-cert")
+        assert sorted(cert.input("allowedUses")) == sorted(
+            ["server_auth", "client_auth", "digital_signature", "key_encipherment"]
+        )
+        assert cert.input("validityPeriodHours") == 5 * 365 * 24
+        assert 0 < cert.input("earlyRenewalHours") < cert.input("validityPeriodHours")
+        assert cert.is_secret_input("caPrivateKeyPem")
+
+
+def test_client_certificate(separate):
+    csr = separate.one("tls:index/certRequest:CertRequest", "pki-client-csr")
+    assert csr.input("subject.commonName") == "client.pdns"
+    cert = separate.one("tls:index/locallySignedCert:LocallySignedCert", "pki-client-cert")
+    assert "client_auth" in cert.input("allowedUses") and "server_auth" not in cert.input("allowedUses")
+
+
+# --- SDK types --------------------------------------------------------------------------------------------
+
+
+def test_inputs_valid_against_sdk_types(separate, shared):
+    problems = []
+    for program in (separate, shared):
+        for r in program.resources:
+            if r.custom and r.type.startswith(MY_TYPES):
+                problems += check_inputs(r.type, r.inputs)
+    assert problems == []
+
+
+# --- a cloud host: the machine resource ---------------------------------------------------------------------
+
+AWS_CONFIG = {
+    "hive:name": "pdns",
+    "hive:domain": "example.com",
+    "hive:provider": "aws",
+    "hive:region": "ap-northeast-1",
+    "hive:cidr": "10.1.0.0/16",
+}
+
+
+@pytest.fixture(scope="module")
+def aws_up():
+    return run(AWS_CONFIG, False)
+
+
+def test_cloud_steps_are_deleted_with_their_machine_and_rerun_on_a_new_one(aws_up):
+    hosts = hostnames(aws_up)
+    urns = {r.urn: r for r in aws_up.resources}
+    machine: dict[str, set[str]] = {h: set() for h in hosts}
+    identity: dict[str, set[str]] = {h: set() for h in hosts}
+    for r in [*aws_up.of_type(COMMAND), *aws_up.of_type(COPY)]:
+        host = r.name.split("-copy-")[0] if r.type == COPY else split_name(r.name, hosts)[0]
+        assert r.deleted_with in urns, r.name
+        assert urns[r.deleted_with].custom
+        machine[host].add(r.deleted_with)
+        identity[host].add(r.input("triggers")[-1])
+    for values in (machine, identity):
+        assert all(len(v) == 1 for v in values.values())
+        assert len(set.union(*values.values())) == len(hosts)  # one machine per host, all different
+
+
+def test_cloud_certificates_name_the_public_address(aws_up):
+    for r in aws_up.of_type("tls:index/certRequest:CertRequest"):
+        if r.name == "pki-client-csr":
+            continue
+        private, public, loopback = r.input("ipAddresses")
+        assert private.startswith("10.1.") and loopback == "127.0.0.1"
+        assert public and public != private and not is_unknown(public)

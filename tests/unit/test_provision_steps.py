@@ -1,0 +1,257 @@
+"""The host step catalogue (components/provision/steps.py): which steps, where, in which order, with what."""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from components.provision import steps
+from components.provision.steps import Stdin, StepRef, host_steps, render_command, site_steps
+
+ROOT = Path(__file__).resolve().parents[2]
+HOSTSETUP = ROOT / "hostsetup"
+FOUR = ["192.168.0.10", "192.168.0.11", "192.168.0.12", "192.168.0.13"]
+THREE = FOUR[:3]
+SHARED = {"hive:separate_repository": False, "hive:ip_address_list": THREE}
+COMMON = ["wait-ready", "base", "firewall", "docker"]
+
+
+def names(site, index):
+    return [s.name for s in host_steps(site, site.hosts[index])]
+
+
+def spec(site, index, name):
+    (found,) = [s for s in host_steps(site, site.hosts[index]) if s.name == name]
+    return found
+
+
+def test_steps_per_host_with_a_separate_repository(make_site):
+    site = make_site()
+    assert names(site, 0) == [*COMMON, "swarm-init", "node-labels", "registry-login"]
+    assert names(site, 1) == [*COMMON, "swarm-join", "node-labels", "registry-login"]
+    assert names(site, 2) == [*COMMON, "swarm-join", "node-labels", "registry-login"]
+    # the repository is no swarm member: no init/join/labels
+    assert names(site, 3) == [*COMMON, "registry", "log-collector", "registry-login"]
+
+
+def test_repository_that_is_a_hive_joins_the_swarm(make_site):
+    site = make_site(**SHARED)
+    assert names(site, 2) == [*COMMON, "registry", "log-collector", "swarm-join", "node-labels", "registry-login"]
+    assert spec(site, 2, "node-labels").env["HIVE_NODE_LABELS"] == "servers=true hives=true repository=true"
+
+
+def test_first_hive_elsewhere(make_site):
+    site = make_site(**{"hive:first_hive": 1})
+    assert "swarm-init" in names(site, 1)
+    assert "swarm-join" in names(site, 0)
+    join = spec(site, 0, "swarm-join")
+    assert join.env["HIVE_MANAGER_ADDR"] == "192.168.0.11:2377"
+    assert join.after == (StepRef("s-hive1.pdns", "swarm-init"),)
+
+
+def test_one_chain_per_host(make_site):
+    site = make_site()
+    for host in site.hosts:
+        plan = host_steps(site, host)
+        assert plan[0].depends_on == ()
+        for previous, step in itertools.pairwise(plan):
+            assert step.depends_on == (previous.name,)
+
+
+def test_cross_host_waits_are_exactly_the_real_ones(make_site):
+    for site in (make_site(), make_site(**SHARED)):
+        first, repo = site.first_hive.fqdn, site.repository.fqdn
+        cross = {(s.host, s.name): set(s.after) for s in site_steps(site) if s.after}
+        expected = {}
+        for h in site.hosts:
+            if h.is_hive and h.fqdn != first:
+                expected[(h.fqdn, "swarm-join")] = {StepRef(first, "swarm-init")}
+            if h.fqdn != repo:
+                expected[(h.fqdn, "registry-login")] = {StepRef(repo, "registry")}
+        assert cross == expected
+
+
+def test_site_order_puts_every_step_after_what_it_waits_for(make_site):
+    for site in (make_site(), make_site(**SHARED), make_site(**{"hive:first_hive": 2})):
+        ordered = site_steps(site)
+        position = {s.ref: i for i, s in enumerate(ordered)}
+        assert len(position) == len(ordered) == sum(len(host_steps(site, h)) for h in site.hosts)
+        for s in ordered:
+            for name in s.depends_on:
+                assert position[StepRef(s.host, name)] < position[s.ref]
+            for ref in s.after:
+                assert position[ref] < position[s.ref]
+        assert [s.ref for s in site_steps(site)] == [s.ref for s in ordered]  # deterministic
+
+
+def test_unplanned_dependency_is_an_error(make_site, monkeypatch):
+    bogus = steps.StepDefinition("bogus", steps._all, after=lambda site, host: (StepRef("nowhere", "x"),))
+    monkeypatch.setattr(steps, "CATALOGUE", (*steps.CATALOGUE, bogus))
+    monkeypatch.setattr(steps, "_POSITION", {**steps._POSITION, "bogus": len(steps.CATALOGUE)})
+    with pytest.raises(ValueError, match="waits for steps that are not planned"):
+        site_steps(make_site())
+
+
+def test_base_and_firewall_environment(make_site):
+    site = make_site(**{"hive:admin_cidrs": ["203.0.113.0/24", "198.51.100.7/32"]})
+    assert spec(site, 1, "base").env == {
+        "HIVE_HOSTNAME": "s-hive1",
+        "HIVE_FQDN": "s-hive1.pdns",
+        "HIVE_HOSTS": "192.168.0.10 s-hive0.pdns s-hive0;192.168.0.11 s-hive1.pdns s-hive1;"
+        "192.168.0.12 s-hive2.pdns s-hive2;192.168.0.13 s-hive3.pdns s-hive3",
+        "HIVE_ADMIN_USER": "admin",
+    }
+    assert spec(site, 3, "firewall").env == {
+        "HIVE_SITE_IPS": " ".join(FOUR),
+        "HIVE_ADMIN_CIDRS": "203.0.113.0/24 198.51.100.7/32",
+    }
+
+
+def test_docker_and_swarm_networks_from_internal_cidr(make_site):
+    site = make_site(**{"hive:internal_cidr": "10.254.0.0/16"})
+    assert spec(site, 0, "docker").env == {
+        "HIVE_FQDN": "s-hive0.pdns",
+        "HIVE_BIP": "10.254.160.1/19",
+        "HIVE_ADDRESS_POOL": "10.254.224.0/19",  # the monitoring eighth (see steps.py)
+        "HIVE_ADMIN_USER": "admin",
+    }
+    assert spec(site, 0, "swarm-init").env == {
+        "HIVE_ADVERTISE_ADDR": "192.168.0.10",
+        "HIVE_INGRESS_SUBNET": "10.254.64.0/18",
+        "HIVE_GWBRIDGE_SUBNET": "10.254.128.0/19",
+        "HIVE_OVERLAY_MTU": "1450",
+    }
+    assert spec(site, 2, "swarm-join").env == {
+        "HIVE_ADVERTISE_ADDR": "192.168.0.12",
+        "HIVE_MANAGER_ADDR": "192.168.0.10:2377",
+        "HIVE_GWBRIDGE_SUBNET": "10.254.128.0/19",
+    }
+
+
+def test_address_pool_avoids_every_placed_network(make_site):
+    site = make_site(**{"hive:internal_cidr": "172.30.0.0/20"})
+    pool = ipaddress.ip_network(steps.local_address_pool(site))
+    nets = site.networks
+    placed = [nets.default_network, nets.ingress, nets.docker_gwbridge, nets.registry]
+    placed.append(str(ipaddress.ip_interface(nets.bip).network))
+    assert pool.subnet_of(ipaddress.ip_network("172.30.0.0/20"))
+    assert not any(pool.overlaps(ipaddress.ip_network(n)) for n in placed)
+
+
+def test_docker_defaults_without_internal_cidr(make_site):
+    site = make_site(**{"hive:underlay_mtu": 1460})
+    assert spec(site, 0, "docker").env["HIVE_BIP"] == "172.17.128.1/16"  # hive-builder's fixed docker0
+    assert spec(site, 0, "docker").env["HIVE_ADDRESS_POOL"] == ""
+    init = spec(site, 0, "swarm-init").env
+    assert (init["HIVE_INGRESS_SUBNET"], init["HIVE_GWBRIDGE_SUBNET"], init["HIVE_OVERLAY_MTU"]) == ("", "", "1410")
+    assert spec(site, 1, "swarm-join").env["HIVE_GWBRIDGE_SUBNET"] == ""
+
+
+def test_node_labels_with_zones(make_site):
+    subnets = [
+        {"cidr": "192.168.0.0/26", "name": "a", "available_zone": "zone-a"},
+        {"cidr": "192.168.0.64/26", "name": "b", "available_zone": "zone-b"},
+    ]
+    site = make_site(
+        **{
+            "hive:subnets": subnets,
+            "hive:ip_address_list": ["192.168.0.5", "192.168.0.69", "192.168.0.6", "192.168.0.70"],
+        }
+    )
+    assert spec(site, 0, "node-labels").env == {"HIVE_NODE_LABELS": "servers=true hives=true first_hive=true az=zone-a"}
+    assert spec(site, 1, "node-labels").env == {"HIVE_NODE_LABELS": "servers=true hives=true az=zone-b"}
+
+
+def test_registry_steps(make_site):
+    site = make_site(**{"hive:ssh_user": "ops"})
+    assert spec(site, 3, "registry").env == {"HIVE_FQDN": "s-hive3.pdns"}
+    for index in range(4):
+        assert spec(site, index, "registry-login").env == {
+            "HIVE_REGISTRY": "s-hive3.pdns:5000",
+            "HIVE_ADMIN_USER": "ops",
+        }
+    assert spec(site, 3, "log-collector").env == {}
+
+
+def test_secrets_are_on_stdin_and_marked(make_site):
+    site = make_site(**SHARED)
+    by_name = {s.name: s for s in site_steps(site)}
+    assert {n: s.stdin for n, s in by_name.items() if s.stdin} == {
+        "docker": Stdin.TLS,
+        "swarm-join": Stdin.JOIN_TOKEN,
+        "registry": Stdin.REGISTRY_PASSWORD,
+        "registry-login": Stdin.REGISTRY_PASSWORD,
+    }
+    assert {n for n, s in by_name.items() if s.handles_secrets} == {
+        "docker",
+        "swarm-init",
+        "swarm-join",
+        "registry",
+        "registry-login",
+    }
+
+
+def test_command_line(make_site):
+    site = make_site()
+    base = spec(site, 0, "base")
+    line = render_command(base, "admin")
+    assert line.startswith("sudo env HIVE_ADMIN_USER=admin HIVE_FQDN=s-hive0.pdns HIVE_HOSTNAME=s-hive0 HIVE_HOSTS=")
+    words = shlex.split(line)
+    assert words[:2] == ["sudo", "env"]
+    assert words[-2:] == ["bash", "/home/admin/.hive/hostsetup/base.sh"]
+    assert dict(w.split("=", 1) for w in words[2:-2]) == base.env
+    assert render_command(spec(site, 0, "wait-ready"), "admin") == "sudo bash /home/admin/.hive/hostsetup/wait-ready.sh"
+    assert render_command(spec(site, 3, "log-collector"), "root") == "bash /root/.hive/hostsetup/log-collector.sh"
+
+
+def test_every_value_is_quoted():
+    nasty = steps.StepSpec(
+        host="h",
+        name="base",
+        env={"HIVE_B": "a b;$(rm -rf /)'\"", "HIVE_A": ""},
+        stdin=None,
+        secret_stdout=False,
+        files=(),
+        depends_on=(),
+        after=(),
+        timeout_minutes=1,
+    )
+    line = render_command(nasty, "admin")
+    assert shlex.split(line) == [
+        "sudo",
+        "env",
+        "HIVE_A=",
+        "HIVE_B=a b;$(rm -rf /)'\"",
+        "bash",
+        "/home/admin/.hive/hostsetup/base.sh",
+    ]
+    bad = steps.StepSpec(**{**nasty.__dict__, "env": {"X; rm": "v"}})
+    with pytest.raises(ValueError, match="no environment variable name"):
+        render_command(bad, "admin")
+
+
+def test_shipped_files_exist_and_cover_what_the_scripts_read():
+    shipped = set(steps.all_files())
+    on_disk = {p.name for p in HOSTSETUP.iterdir() if p.is_file()}
+    assert shipped <= on_disk
+    # a step script not in the catalogue yet is not shipped (it is not run either); any other file must be
+    # claimed by the step that reads it, or it would never reach a host
+    unclaimed = {f for f in on_disk - shipped if not f.endswith(".sh")}
+    assert unclaimed == set(), "a file in hostsetup/ is used by no step (add it to its step's assets)"
+    for d in steps.CATALOGUE:
+        text = (HOSTSETUP / d.script).read_text()
+        read = set(re.findall(r"\$HERE/([A-Za-z0-9._-]+)", text)) | set(
+            re.findall(r"\$\{HERE\}/([A-Za-z0-9._-]+)", text)
+        )
+        assert read <= set(d.files), f"{d.script} reads {read - set(d.files)} from its directory"
+        assert d.files[:2] == ("lib.sh", d.script)
+
+
+def test_remote_dir():
+    assert steps.remote_dir("admin") == "/home/admin/.hive/hostsetup"
+    assert steps.remote_dir("root") == "/root/.hive/hostsetup"
