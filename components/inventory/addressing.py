@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from components.inventory.errors import ConfigError
-from components.inventory.stage import PROVIDER_DEFAULTS, StageConfig, SubnetSpec
+from components.inventory.stage import PROVIDER_DEFAULTS, StageConfig, SubnetSpec, host_names
 
 VXLAN_OVERHEAD = 50
 # Offsets of the first host address: hive-builder skips network+0..3 without subnets, +0..4 with subnets.
@@ -29,6 +29,7 @@ class Host:
     az: str | None
     first_hive: bool
     mirrored_device: bool
+    generation: int = 0
 
     @property
     def is_repository(self) -> bool:
@@ -108,6 +109,7 @@ def plan_hosts(stage: StageConfig) -> tuple[Host, ...]:
     offset = FIRST_OFFSET_SUBNETS if round_robin else FIRST_OFFSET_SINGLE
     used = [0] * len(subnets)
     hive_count = stage.hive_count
+    hostnames = host_names(stage.stage, stage.custom_hostname, stage.number_of_hosts)
     hosts = []
     for index in range(stage.number_of_hosts):
         if stage.ip_address_list:
@@ -134,7 +136,7 @@ def plan_hosts(stage: StageConfig) -> tuple[Host, ...]:
                 )
             used[position] += 1
         subnet = subnets[position]
-        hostname = f"{stage.prefix}{stage.custom_hostname}{index}"
+        hostname = hostnames[index]
         is_repository = index == stage.number_of_hosts - 1
         zone_position = position if round_robin else index
         hosts.append(
@@ -150,6 +152,7 @@ def plan_hosts(stage: StageConfig) -> tuple[Host, ...]:
                 az=zone_for(stage, subnet, zone_position),
                 first_hive=index == stage.first_hive,
                 mirrored_device=index not in stage.no_mirrored_device,
+                generation=stage.host_generation.get(hostname, 0),
             )
         )
     return tuple(hosts)

@@ -71,6 +71,7 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "repository_disk_size": CLOUDS,
     "mirrored_disk_size": CLOUDS,
     "no_mirrored_device": None,
+    "host_generation": None,
     "internal_cidr": None,
     "admin_cidrs": None,
     "ssh_user": None,
@@ -120,6 +121,7 @@ class StageConfig:
     repository_disk_size: int
     mirrored_disk_size: int | None
     no_mirrored_device: tuple[int, ...]
+    host_generation: dict[str, int]
     internal_cidr: ipaddress.IPv4Network | None
     admin_cidrs: tuple[str, ...]
     ssh_user: str
@@ -248,6 +250,10 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         for item in (hive["no_mirrored_device"].items() if "no_mirrored_device" in hive else [])
     )
 
+    host_generation = _parse_generations(
+        hive.get("host_generation"), host_names(stage, custom_hostname, number_of_hosts)
+    )
+
     def size(key: str, fallback: int | None) -> int | None:
         return hive[key].integer(8, 65536) if present(hive, key) else fallback
 
@@ -284,6 +290,7 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         repository_disk_size=repository_disk_size,
         mirrored_disk_size=size("mirrored_disk_size", None),
         no_mirrored_device=no_mirrored,
+        host_generation=host_generation,
         internal_cidr=internal_cidr,
         admin_cidrs=admin_cidrs,
         ssh_user=hive["ssh_user"].string(r"[a-z_][a-z0-9_-]{0,31}", "a POSIX user name")
@@ -343,3 +350,21 @@ def _parse_addresses(
         seen.add(addr)
         result.append(addr)
     return tuple(result)
+
+
+def host_names(stage: str, custom_hostname: str, number_of_hosts: int) -> tuple[str, ...]:
+    """The short host names of a stage, in index order: ``s-hive0`` …"""
+    return tuple(f"{STAGE_PREFIX[stage]}{custom_hostname}{i}" for i in range(number_of_hosts))
+
+
+def _parse_generations(node: Node | None, hostnames: tuple[str, ...]) -> dict[str, int]:
+    """``host_generation: {s-hive1: 2}``: bump a host's number when its machine was replaced behind Pulumi's
+    back (a prepared host reinstalled at the same address): every provisioning step runs again on it."""
+    if node is None or node.value is None:
+        return {}
+    generations = {}
+    for name, child in node.mapping().items():
+        if name not in hostnames:
+            raise child.error(f"{name} is not a host of this stage", "one of " + ", ".join(hostnames))
+        generations[name] = child.integer(0, 1_000_000)
+    return generations

@@ -223,3 +223,13 @@ def test_internal_split_is_disjoint_and_inside(prefix):
     parts.append(ipaddress.ip_interface(nets.bip).network)
     assert all(p.subnet_of(cidr) for p in parts)
     assert all(not a.overlaps(b) for i, a in enumerate(parts) for b in parts[i + 1 :])
+
+
+def test_host_generation_marks_a_replaced_machine(make_stage):
+    hosts = plan_hosts(make_stage(**{"hive:host_generation": {"s-hive1": 2}}))
+    assert [h.generation for h in hosts] == [0, 2, 0, 0]
+
+
+def test_host_generation_names_a_host_of_the_stage(make_stage):
+    with pytest.raises(ConfigError, match=r"hive:host_generation.p-hive1: p-hive1 is not a host of this stage"):
+        make_stage(**{"hive:host_generation": {"p-hive1": 1}})
