@@ -32,7 +32,8 @@ command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing: ${missing[*]}"
-    apt-get update -q </dev/null >&2
+    # A third-party source that cannot be reached must not stop us: Debian's own are what we need.
+    apt-get update -q </dev/null >&2 || log "apt-get update reported errors; installing anyway"
     apt-get install -y -q --no-install-recommends "${missing[@]}" </dev/null >&2
 fi
 # The package's own client may be older than one already on PATH; either works (API negotiation).
