@@ -36,6 +36,12 @@ class ProvisionedHost:
     mirrored_device_hint: str | None
 
     @property
+    def identity(self) -> pulumi.Output[str]:
+        """What host-scoped steps are triggered on: the machine, plus the operator's ``host_generation`` mark
+        (a machine replaced behind Pulumi's back, e.g. a prepared host reinstalled at the same address)."""
+        return pulumi.Output.concat(self.machine_id, "#generation-", str(self.spec.generation))
+
+    @property
     def published_ip(self) -> pulumi.Input[str]:
         """The address the outside world uses (glue records, ssh_config)."""
         return self.public_ip if self.public_ip is not None else self.spec.private_ip

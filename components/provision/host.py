@@ -79,7 +79,7 @@ class HostProvisioner(pulumi.ComponentResource):
                 connection=self.connection,
                 source=pulumi.FileAsset(_asset_path(args.scripts_dir / file)),
                 remote_path=remote_path(args.ssh_user, file),
-                triggers=[self.hashes[file], host.machine_id],
+                triggers=[self.hashes[file], host.identity],
                 opts=self._opts(),
             )
         self.commands = {}
@@ -108,7 +108,7 @@ class HostProvisioner(pulumi.ComponentResource):
             connection=self.connection,
             create=render_command(spec, self._args.ssh_user),
             stdin=None if stdin is None else pulumi.Output.secret(stdin),
-            triggers=[*(self.hashes[file] for file in spec.files), self._args.host.machine_id],
+            triggers=[*(self.hashes[file] for file in spec.files), self._args.host.identity],
             logging=remote.Logging.NONE if secret else remote.Logging.STDOUT_AND_STDERR,
             add_previous_output_in_env=False,
             opts=pulumi.ResourceOptions(

@@ -208,7 +208,7 @@ def test_copies_ship_the_scripts_with_hash_and_machine_triggers(separate):
         assert r.input("remotePath") == f"/home/admin/.hive/hostsetup/{file}"
         assert Path(r.inputs["source"].path).name == file
         ip = FOUR[int(host[-1])]
-        assert r.input("triggers") == [sha256(file), f"{host}.pdns@{ip}"]
+        assert r.input("triggers") == [sha256(file), f"{host}.pdns@{ip}#generation-0"]
         assert r.input("connection.host") == ip
         assert r.input("connection.user") == "admin"
         assert r.is_secret_input("connection.privateKey")
@@ -220,7 +220,7 @@ def test_command_triggers_carry_script_hashes_and_machine(separate):
         host, step = split_name(r.name, hosts)
         files = ["lib.sh", f"{step}.sh", *(["hive-firewall"] if step == "firewall" else [])]
         triggers = r.input("triggers")
-        assert triggers[-1] == f"{host}.pdns@{FOUR[int(host[-1])]}"
+        assert triggers[-1] == f"{host}.pdns@{FOUR[int(host[-1])]}#generation-0"
         assert set(triggers[:-1]) == {sha256(f) for f in files}, r.name
 
 
@@ -426,3 +426,15 @@ def test_cloud_certificates_name_the_public_address(aws_up):
         private, public, loopback = r.input("ipAddresses")
         assert private.startswith("10.1.") and loopback == "127.0.0.1"
         assert public and public != private and not is_unknown(public)
+
+
+def test_host_generation_reruns_only_that_hosts_steps(separate_up):
+    bumped = run({**BASE_CONFIG, "hive:host_generation": {"s-hive1": 1}}, preview=False)
+
+    def triggers(result):
+        return {r.name: r.input("triggers") for r in [*result.of_type(COMMAND), *result.of_type(COPY)]}
+
+    before, after = triggers(separate_up), triggers(bumped)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed and all(name.startswith("s-hive1-") for name in changed)
+    assert {name for name in before if name.startswith("s-hive1-")} == changed
