@@ -26,8 +26,11 @@ id -u "$HIVE_ADMIN_USER" >/dev/null 2>&1 || die "HIVE_ADMIN_USER '$HIVE_ADMIN_US
 
 # --- packages
 pkgs=(ca-certificates curl iproute2 iptables conntrack jq sudo)
-# time must be synchronised (swarm certificates, raft, DRBD); keep whichever client the image has
-pkg_installed systemd-timesyncd || pkgs+=(chrony)
+# time must be synchronised (swarm certificates, raft, DRBD): keep whichever client the image has; a
+# container shares its host's clock, which is the host's business
+if ! pkg_installed systemd-timesyncd && ! systemd-detect-virt --container --quiet 2>/dev/null; then
+    pkgs+=(chrony)
+fi
 apt_install "${pkgs[@]}"
 
 # --- /etc/hosts: every server

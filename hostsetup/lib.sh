@@ -16,8 +16,8 @@
 STEP=$(basename -- "$0" .sh)
 # shellcheck disable=SC2034 # used by the steps
 HERE=$(dirname -- "$(readlink -f -- "$0")")
-HIVE_CHANGES=0
-HIVE_APT_UPDATED=0
+_hive_changes=0
+_hive_apt_updated=0
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 umask 022
 exec 3>&1 1>&2
@@ -31,7 +31,7 @@ die() {
 
 # changed WHAT — record (and print) one change.
 changed() {
-    HIVE_CHANGES=$((HIVE_CHANGES + 1))
+    _hive_changes=$((_hive_changes + 1))
     printf '[%s] changed: %s\n' "$STEP" "$*" >&2
 }
 
@@ -43,13 +43,13 @@ hive_on_err() {
 hive_on_exit() {
     local rc=$?
     if ((rc == 0)); then
-        if ((HIVE_CHANGES == 0)); then
+        if ((_hive_changes == 0)); then
             printf 'unchanged: %s\n' "$STEP" >&2
         else
-            printf 'changed: %d item(s)\n' "$HIVE_CHANGES" >&2
+            printf 'changed: %d item(s)\n' "$_hive_changes" >&2
         fi
     else
-        printf '[%s] FAILED (exit %d) after %d change(s)\n' "$STEP" "$rc" "$HIVE_CHANGES" >&2
+        printf '[%s] FAILED (exit %d) after %d change(s)\n' "$STEP" "$rc" "$_hive_changes" >&2
     fi
 }
 # BASH_COMMAND is the command's source text (variables unexpanded), so a secret held in a variable never
@@ -174,6 +174,7 @@ managed_block() {
     [[ -z $content || $content == *$'\n' ]] || content+=$'\n'
     block="$begin"$'\n'"$content$end"$'\n'
     if [[ -e $file ]]; then
+        [[ -r $file ]] || die "cannot read $file"
         while IFS= read -r line || [[ -n $line ]]; do
             if ((inside)); then
                 [[ $line == "$end" ]] && inside=0
@@ -185,7 +186,7 @@ managed_block() {
             else
                 out+=$line$'\n'
             fi
-        done <"$file" || die "cannot read $file"
+        done <"$file"
         ((!inside)) || die "$file: '$begin' without '$end'"
     fi
     ((found)) || out+=$block
@@ -223,10 +224,10 @@ apt_install() {
     local opts=(-q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef
         -o Dpkg::Options::=--force-confold)
     wait_apt_locks 600
-    if ((!HIVE_APT_UPDATED)); then
+    if ((!_hive_apt_updated)); then
         log "apt-get update"
         apt-get "${opts[@]}" update >&2 || die "apt-get update failed"
-        HIVE_APT_UPDATED=1
+        _hive_apt_updated=1
     fi
     log "installing ${missing[*]}"
     apt-get "${opts[@]}" install --no-install-recommends "${missing[@]}" >&2 ||

@@ -29,6 +29,10 @@ EXPECTED_STEPS = {
     "registry",
     "registry-login",
     "log-collector",
+    "drbd-install",
+    "drbd-pool",
+    "drbd-volume",
+    "drbd-growfs",
 }
 # HIVE_* names that are not step inputs
 INTERNAL_ENV = {"HIVE_FIREWALL_ENV"}
@@ -55,9 +59,7 @@ def test_bash_parses(path: Path) -> None:
 def test_shellcheck_clean(path: Path) -> None:
     if shutil.which("shellcheck") is None:
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
-    result = subprocess.run(
-        ["shellcheck", "-x", path.name], cwd=HOSTSETUP, capture_output=True, text=True, check=False
-    )
+    result = subprocess.run(["shellcheck", "-x", path.name], cwd=HOSTSETUP, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -85,7 +87,7 @@ def test_no_secret_on_a_command_line(path: Path) -> None:
             if line.lstrip().startswith("#"):
                 continue
             assert not re.search(rf"\becho\b.*\${{?{name}\b", line), line
-    assert "--password " not in text and "-p \"$password" not in text
+    assert "--password " not in text and '-p "$password' not in text
     assert "swarm join --token" not in text.replace("`docker swarm join --token …`", "")
 
 
