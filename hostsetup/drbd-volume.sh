@@ -202,9 +202,11 @@ elif [[ $state == Inconsistent ]]; then
         die "cannot tell whether volume $vol holds data: peers not connected after ${timeout}s: $(unconnected_peers)"
     peers=$(diskful_peer_states)
     if [[ -z $(tr ' ' '\n' <<<"$peers" | grep -vx -e Inconsistent -e '' || true) ]]; then
-        make_filesystem
-    else
+        make_filesystem # no hive has ever held data: the volume is new
+    elif [[ " $peers " == *@(" UpToDate "|" Consistent "|" Outdated ")* ]]; then
         log "a peer holds the data of $vol ($peers): this hive's copy resynchronises from it"
+    else
+        die "cannot tell whether volume $vol holds data: the peers' disks are $peers (attach them first)"
     fi
 elif [[ $state == UpToDate ]] && ! primary_anywhere; then
     # an interrupted first run (promoted, no file system yet) or a replaced format host that has synced

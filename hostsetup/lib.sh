@@ -265,3 +265,42 @@ ensure_gwbridge() {
         docker_gwbridge >/dev/null
     changed "docker_gwbridge on $subnet"
 }
+
+# swarm_join_api MANAGER TOKEN — join the swarm through MANAGER (ip:port) as a manager, via the Engine API:
+# the token goes to the daemon on a pipe and never appears in a command line (the docker CLI only takes it
+# as an argument). Waits until the node is active.
+swarm_join_api() {
+    local manager=$1 token=$2 response code i
+    ensure_gwbridge
+    log "joining the swarm through $manager"
+    response=$(printf '{"ListenAddr":"%s:2377","AdvertiseAddr":"%s","RemoteAddrs":["%s"],"JoinToken":"%s"}' \
+        "$HIVE_ADVERTISE_ADDR" "$HIVE_ADVERTISE_ADDR" "$manager" "$token" |
+        curl -sS --max-time 120 --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' \
+            --data-binary @- -w '\n%{http_code}' http://localhost/swarm/join) ||
+        die "cannot reach the docker daemon to join the swarm"
+    code=${response##*$'\n'}
+    [[ $code == 200 ]] || die "swarm join through $manager failed (HTTP $code): ${response%$'\n'*}"
+    for ((i = 0; ; i++)); do
+        [[ $(swarm_state) == active ]] && break
+        ((i < 60)) || die "swarm state is '$(swarm_state)' 120s after joining"
+        sleep 2
+    done
+    changed "joined the swarm through $manager"
+}
+
+# remove_stale_nodes — on a manager: remove node entries with this host's name and another node ID that are
+# down (left behind by a replaced machine), demoting them first so the managers' quorum counts live nodes only.
+remove_stale_nodes() {
+    local self_id self_host nodes id host status manager_status
+    self_id=$(docker info -f '{{.Swarm.NodeID}}')
+    self_host=$(docker node inspect -f '{{.Description.Hostname}}' self)
+    nodes=$(docker node ls --format '{{.ID}}|{{.Hostname}}|{{.Status}}|{{.ManagerStatus}}')
+    while IFS='|' read -r id host status manager_status; do
+        [[ -n $id && $id != "$self_id" && $host == "$self_host" && $status == Down ]] || continue
+        if [[ -n $manager_status ]]; then
+            docker node demote "$id" >/dev/null
+        fi
+        docker node rm --force "$id" >/dev/null
+        changed "removed stale swarm node $id ($host, down)"
+    done <<<"$nodes"
+}

@@ -9,6 +9,9 @@
 #                               empty: keep docker's default ingress
 #         HIVE_GWBRIDGE_SUBNET  subnet of docker_gwbridge; empty: docker's default
 #         HIVE_OVERLAY_MTU      MTU of the ingress overlay; empty: docker's default
+#         HIVE_PEER_MANAGERS    the other hives' addresses (space separated). A replaced first hive finds the
+#                               existing swarm through their docker API (2376, this host's TLS certificate)
+#                               and joins it instead of founding a second swarm.
 # Stdin:  —
 # Stdout: the swarm's manager join token, alone (a secret)
 set -Eeuo pipefail
@@ -22,14 +25,37 @@ mtu=${HIVE_OVERLAY_MTU-}
     die "HIVE_ADVERTISE_ADDR '$HIVE_ADVERTISE_ADDR' is not an IPv4 address"
 [[ -z $mtu || $mtu =~ ^[1-9][0-9]{2,4}$ ]] || die "HIVE_OVERLAY_MTU '$mtu' is not an MTU"
 
+# existing_swarm_token — "<peer ip> <manager join token>" of the first peer that is a manager of a swarm
+# (this host is a replaced first hive), or fail when no peer answers as one (a new site).
+existing_swarm_token() {
+    local peer body token
+    for peer in ${HIVE_PEER_MANAGERS-}; do
+        body=$(curl -sS --max-time 10 --cacert /etc/docker/tls/ca.pem --cert /etc/docker/tls/cert.pem \
+            --key /etc/docker/tls/key.pem "https://$peer:2376/swarm" 2>/dev/null) || continue
+        token=$(jq -r '.JoinTokens.Manager // empty' <<<"$body")
+        if [[ -n $token ]]; then
+            log "peer $peer already manages a swarm: joining it instead of initialising a new one"
+            printf '%s %s' "$peer" "$token"
+            return 0
+        fi
+    done
+    return 1
+}
+
 state=$(swarm_state)
 case $state in
 active) log "swarm already active" ;;
 inactive)
-    ensure_gwbridge
-    log "initialising the swarm on $HIVE_ADVERTISE_ADDR"
-    docker swarm init --advertise-addr "$HIVE_ADVERTISE_ADDR" --listen-addr "$HIVE_ADVERTISE_ADDR:2377" >/dev/null
-    changed "swarm initialised"
+    if peer_token=$(existing_swarm_token); then
+        swarm_join_api "${peer_token%% *}:2377" "${peer_token#* }"
+        remove_stale_nodes
+    else
+        ensure_gwbridge
+        log "initialising the swarm on $HIVE_ADVERTISE_ADDR"
+        docker swarm init --advertise-addr "$HIVE_ADVERTISE_ADDR" --listen-addr "$HIVE_ADVERTISE_ADDR:2377" >/dev/null
+        changed "swarm initialised"
+    fi
+    unset peer_token
     ;;
 *) die "swarm state is '$state' (expected inactive or active): repair by hand" ;;
 esac

@@ -26,40 +26,12 @@ read_secret token
 state=$(swarm_state)
 case $state in
 active) log "already a swarm member" ;;
-inactive)
-    ensure_gwbridge
-    log "joining the swarm through $manager"
-    # Through the Engine API, not `docker swarm join --token …`: the token goes to the daemon on a pipe and
-    # never appears in a command line (the docker CLI only takes it as an argument).
-    response=$(printf '{"ListenAddr":"%s:2377","AdvertiseAddr":"%s","RemoteAddrs":["%s"],"JoinToken":"%s"}' \
-        "$HIVE_ADVERTISE_ADDR" "$HIVE_ADVERTISE_ADDR" "$manager" "$token" |
-        curl -sS --max-time 120 --unix-socket /var/run/docker.sock -H 'Content-Type: application/json' \
-            --data-binary @- -w '\n%{http_code}' http://localhost/swarm/join) ||
-        die "cannot reach the docker daemon to join the swarm"
-    code=${response##*$'\n'}
-    [[ $code == 200 ]] || die "swarm join through $manager failed (HTTP $code): ${response%$'\n'*}"
-    for ((i = 0; ; i++)); do
-        [[ $(swarm_state) == active ]] && break
-        ((i < 60)) || die "swarm state is '$(swarm_state)' 120s after joining"
-        sleep 2
-    done
-    changed "joined the swarm through $manager"
-    ;;
+inactive) swarm_join_api "$manager" "$token" ;;
 *) die "swarm state is '$state' (expected inactive or active): repair by hand" ;;
 esac
 unset token
 
 [[ $(docker info -f '{{.Swarm.ControlAvailable}}') == true ]] || die "this node is in the swarm but not a manager"
 
-# --- stale entries of this host (a replaced machine keeps its name, gets a new node ID)
-self_id=$(docker info -f '{{.Swarm.NodeID}}')
-self_host=$(docker node inspect -f '{{.Description.Hostname}}' self)
-nodes=$(docker node ls --format '{{.ID}}|{{.Hostname}}|{{.Status}}|{{.ManagerStatus}}')
-while IFS='|' read -r id host status manager_status; do
-    [[ -n $id && $id != "$self_id" && $host == "$self_host" && $status == Down ]] || continue
-    if [[ -n $manager_status ]]; then
-        docker node demote "$id" >/dev/null
-    fi
-    docker node rm --force "$id" >/dev/null
-    changed "removed stale swarm node $id ($host, down)"
-done <<<"$nodes"
+# A replaced machine keeps its name and gets a new node ID: drop the entry it left behind.
+remove_stale_nodes

@@ -223,6 +223,8 @@ def _swarm_init_env(site: Site, host: Host) -> dict[str, str]:
         "HIVE_INGRESS_SUBNET": ingress_subnet(site),
         "HIVE_GWBRIDGE_SUBNET": gwbridge_subnet(site),
         "HIVE_OVERLAY_MTU": str(site.overlay_mtu),
+        # A replaced first hive joins the swarm its peers still run instead of founding a second one.
+        "HIVE_PEER_MANAGERS": " ".join(h.private_ip for h in site.hives if h != host),
     }
 
 

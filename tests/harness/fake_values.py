@@ -3,15 +3,16 @@
 `fake_outputs(ctx)` answers "what would the provider return for this resource", per type token,
 *in addition to* the inputs (which `BaseMocks` echoes back, as real providers do).  Generators are
 pure functions of the resource (type, name, inputs) and the environment, so two runs of the same
-program give the same fake values (IP addresses are hashed into small pools with collision probing
-per `IpAllocator`, so they are stable as long as no two resources collide).
+program give the same fake values (IP addresses are hashed into large reserved pools with collision
+probing per `IpAllocator`, so they are stable as long as no two resources collide).
 
 Preview semantics: a real provider returns the inputs during a preview, but every *computed* output
 (an id, an IP address, a key, an ARN) is unknown.  Generators therefore wrap every computed value in
 `ctx.computed(value)`, which is `UNKNOWN` in preview and `value` in an update.  Values that a real
 provider does know during a preview (auto-names, echoed inputs, defaults) are returned plainly.
-`UNKNOWN` is `pulumi.output.UNKNOWN`; the SDK serialises it as the engine's unknown sentinel, so the
-program sees an unknown `Output` exactly as it would in `pulumi preview`.
+`UNKNOWN` is an instance of the SDK's `pulumi.output.Unknown` (repr "UNKNOWN", equal to any unknown);
+the SDK serialises it as the engine's unknown sentinel, so the program sees an unknown `Output`
+exactly as it would in `pulumi preview`.
 
 Extend by adding to `FAKES` / `INVOKES` (token -> function) or by overriding `BaseMocks.outputs_for`.
 """
@@ -24,24 +25,48 @@ import ipaddress
 import re
 import threading
 import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
-from pulumi.output import UNKNOWN, Unknown
+from pulumi.output import Unknown
+
+
+class _HarnessUnknown(Unknown):
+    """The SDK's `Unknown` (so the SDK serialises it as the engine's unknown sentinel), with a
+    readable repr and equality to any other unknown."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unknown)
+
+    def __hash__(self) -> int:
+        return hash("UNKNOWN")
+
+    def __copy__(self) -> _HarnessUnknown:
+        return self
+
+    def __deepcopy__(self, memo: dict) -> _HarnessUnknown:
+        return self
+
+
+UNKNOWN = _HarnessUnknown()
 
 __all__ = [
-    "UNKNOWN",
-    "is_unknown",
-    "FakeEnv",
-    "FakeContext",
-    "IpAllocator",
     "FAKES",
     "INVOKES",
-    "fake_outputs",
+    "UNKNOWN",
+    "FakeContext",
+    "FakeEnv",
+    "IpAllocator",
+    "UnknownInvokeError",
     "fake_id",
     "fake_invoke",
-    "UnknownInvokeError",
+    "fake_outputs",
     "fake_pem",
+    "is_unknown",
 ]
 
 
@@ -64,7 +89,7 @@ class FakeEnv:
     aws_account: str = "123456789012"
     gcp_project: str = "hive-test"
     gcp_region: str = "europe-west3"
-    gcp_zone: Optional[str] = None  # default: <region>-a
+    gcp_zone: str | None = None  # default: <region>-a
     azure_subscription: str = "00000000-0000-0000-0000-000000000000"
     azure_location: str = "westeurope"
     stack: str = "stack"
@@ -76,12 +101,15 @@ class FakeEnv:
 
 
 class IpAllocator:
-    """Hands out distinct addresses from small documentation pools, deterministically by seed."""
+    """Hands out distinct addresses from reserved pools, deterministically by seed."""
 
+    # "Public" addresses come from 198.18.0.0/15 (RFC 2544 benchmarking: reserved, never routed),
+    # large enough that hashed allocations practically never collide — a collision would make the
+    # probed address depend on the (thread-pool) order of registration.
     POOLS = {
-        "aws-public": "203.0.113.0/24",
-        "gcp-public": "198.51.100.0/24",
-        "azure-public": "192.0.2.0/24",
+        "aws-public": "198.18.0.0/16",
+        "gcp-public": "198.19.0.0/17",
+        "azure-public": "198.19.128.0/17",
         "private": "10.255.0.0/16",  # only used when the program did not choose an address
     }
 
@@ -310,7 +338,11 @@ def fake_id(ctx: FakeContext) -> str:
         return _gcp_id(ctx)
     if pkg == "azure-native":
         return _azure_id(ctx, _azure_name(ctx))
-    if ctx.type in ("docker:index/service:Service", "docker:index/secret:Secret", "docker:index/serviceConfig:ServiceConfig"):
+    if ctx.type in (
+        "docker:index/service:Service",
+        "docker:index/secret:Secret",
+        "docker:index/serviceConfig:ServiceConfig",
+    ):
         return _swarm_id(ctx)
     if ctx.type == "docker:index/remoteImage:RemoteImage":
         return f"sha256:{ctx.hex(64, 'image')}{ctx.get('name', '')}"
@@ -430,7 +462,11 @@ def _aws_keypair(ctx: FakeContext) -> dict:
 @fake("aws:ec2/networkInterface:NetworkInterface")
 def _aws_eni(ctx: FakeContext) -> dict:
     ip = ctx.get("privateIp") or ctx.ip("private", "privateIp")
-    return {**_aws_generic(ctx), "privateIp": ip if ctx.get("privateIp") else ctx.computed(ip), "macAddress": ctx.computed("02:" + ":".join(ctx.hex(10, "mac")[i : i + 2] for i in range(0, 10, 2)))}
+    return {
+        **_aws_generic(ctx),
+        "privateIp": ip if ctx.get("privateIp") else ctx.computed(ip),
+        "macAddress": ctx.computed("02:" + ":".join(ctx.hex(10, "mac")[i : i + 2] for i in range(0, 10, 2))),
+    }
 
 
 for _t in (
@@ -515,7 +551,9 @@ def _azure_generic(ctx: FakeContext) -> dict:
     coll = (spec[0] if spec else _lower_first(tname) + "s").split("/")[-1]
     out = {
         "name": name,
-        "type": f"{ns}/{coll}" if ctx.type != "azure-native:resources:ResourceGroup" else "Microsoft.Resources/resourceGroups",
+        "type": f"{ns}/{coll}"
+        if ctx.type != "azure-native:resources:ResourceGroup"
+        else "Microsoft.Resources/resourceGroups",
         "provisioningState": ctx.computed("Succeeded"),
         "etag": ctx.computed('W/"' + str(uuid.UUID(ctx.hex(32, "etag"))) + '"'),
         "azureApiVersion": ctx.computed("2024-05-01"),
@@ -532,6 +570,32 @@ def _az_pip(ctx: FakeContext) -> dict:
     return out
 
 
+def _az_children(ctx: FakeContext, out: dict, key: str, collection: str) -> None:
+    parent_id = _azure_id(ctx, out["name"])
+    kids = []
+    for i, kid in enumerate(ctx.get(key, []) or []):
+        kid = dict(kid)
+        if not kid.get("id"):
+            kid["id"] = ctx.computed(f"{parent_id}/{collection}/{kid.get('name') or i}")
+        kids.append(kid)
+    if kids:
+        out[key] = kids
+
+
+@fake("azure-native:network:VirtualNetwork")
+def _az_vnet(ctx: FakeContext) -> dict:
+    out = _azure_generic(ctx)
+    _az_children(ctx, out, "subnets", "subnets")
+    return out
+
+
+@fake("azure-native:network:NetworkSecurityGroup")
+def _az_nsg(ctx: FakeContext) -> dict:
+    out = _azure_generic(ctx)
+    _az_children(ctx, out, "securityRules", "securityRules")
+    return out
+
+
 @fake("azure-native:network:NetworkInterface")
 def _az_nic(ctx: FakeContext) -> dict:
     out = _azure_generic(ctx)
@@ -543,7 +607,9 @@ def _az_nic(ctx: FakeContext) -> dict:
         cfgs.append(c)
     if cfgs:
         out["ipConfigurations"] = cfgs
-    out["macAddress"] = ctx.computed("00-0D-3A-" + "-".join(ctx.hex(6, "mac")[i : i + 2].upper() for i in range(0, 6, 2)))
+    out["macAddress"] = ctx.computed(
+        "00-0D-3A-" + "-".join(ctx.hex(6, "mac")[i : i + 2].upper() for i in range(0, 6, 2))
+    )
     return out
 
 
@@ -625,7 +691,7 @@ def _tls_private_key(ctx: FakeContext) -> dict:
 def _validity(ctx: FakeContext) -> dict:
     import datetime as dt
 
-    start = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     end = start + dt.timedelta(hours=int(ctx.get("validityPeriodHours", 24)))
     return {
         "validityStartTime": ctx.computed(start.strftime("%Y-%m-%dT%H:%M:%SZ")),
@@ -885,7 +951,12 @@ def _get_image(args, env) -> dict:
 def _get_zones(args, env) -> dict:
     region = args.get("region") or env.gcp_region
     project = args.get("project") or env.gcp_project
-    return {"id": f"projects/{project}/regions/{region}", "names": [f"{region}-{z}" for z in "abc"], "project": project, "region": region}
+    return {
+        "id": f"projects/{project}/regions/{region}",
+        "names": [f"{region}-{z}" for z in "abc"],
+        "project": project,
+        "region": region,
+    }
 
 
 def fake_invoke(token: str, args: Mapping[str, Any], env: FakeEnv) -> dict:

@@ -125,6 +125,7 @@ def test_docker_and_swarm_networks_from_internal_cidr(make_site):
         "HIVE_INGRESS_SUBNET": "10.254.64.0/18",
         "HIVE_GWBRIDGE_SUBNET": "10.254.128.0/19",
         "HIVE_OVERLAY_MTU": "1450",
+        "HIVE_PEER_MANAGERS": "192.168.0.11 192.168.0.12",
     }
     assert spec(site, 2, "swarm-join").env == {
         "HIVE_ADVERTISE_ADDR": "192.168.0.12",
