@@ -95,6 +95,8 @@ class Node:
         value = self.value
         if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
             value = int(value)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # the engine's wire carries numbers as doubles (e.g. a StackReference output)
         if isinstance(value, bool) or not isinstance(value, int):
             raise self.error(f"expected an integer, got {_show(self.value)}")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):

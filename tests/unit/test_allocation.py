@@ -142,3 +142,9 @@ def test_minors_stable_under_additions_and_removals(before, after, data):
 def test_fresh_allocation_is_dense_from_the_bottom(chosen):
     result = allocate_ports(services({n: ["1"] for n in chosen}), {})
     assert sorted(result.values()) == list(range(61001, 61001 + len(chosen)))
+
+
+def test_previous_allocation_read_back_from_the_engine_as_doubles():
+    assert Allocations.parse({"ports": {"a1": 61001.0}, "drbd_minors": {"v": 3.0}}, "stack output") == Allocations(
+        {"a1": 61001}, {"v": 3}
+    )
