@@ -76,15 +76,16 @@ def decode_engine_value(text: str) -> Any:
 
 
 def config_from_engine(raw: Mapping[str, str], project_dir: Path, stack: str) -> dict[str, ConfigValue]:
-    """The engine's merged config; each key is attributed to the file that most likely holds it."""
-    stack_keys: set[str] = set()
-    stack_path = project_dir / stack_file(stack)
-    if stack_path.exists():
-        stack_keys = {
-            _qualified(k) for k in _config_block(_load_yaml(stack_path, stack_file(stack)), stack_file(stack))
-        }
+    """The engine's merged config; each key is attributed to the file that holds it: ``Pulumi.yaml`` for a
+    project default the stack file does not override, else the stack file."""
+
+    def keys(file: str) -> set[str]:
+        path = project_dir / file
+        return {_qualified(k) for k in _config_block(_load_yaml(path, file), file)} if path.exists() else set()
+
+    project_only = keys("Pulumi.yaml") - keys(stack_file(stack))
     return {
-        key: ConfigValue(decode_engine_value(value), stack_file(stack) if key in stack_keys else "Pulumi.yaml")
+        key: ConfigValue(decode_engine_value(value), "Pulumi.yaml" if key in project_only else stack_file(stack))
         for key, value in raw.items()
     }
 
