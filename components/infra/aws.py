@@ -51,6 +51,8 @@ class AwsHosts(pulumi.ComponentResource):
         self._region = site.stage.region
         child = pulumi.ResourceOptions(parent=self)
 
+        cloud.warn_zone_spread(site, self)
+
         self.vpc = aws.ec2.Vpc(
             "vpc",
             cidr_block=str(site.stage.cidr),
@@ -93,7 +95,11 @@ class AwsHosts(pulumi.ComponentResource):
             "igw", vpc_id=self.vpc.id, region=self._region, tags=self._tags(resource_name(site, "igw")), opts=child
         )
         table = aws.ec2.RouteTable(
-            "routes", vpc_id=self.vpc.id, region=self._region, tags=self._tags(resource_name(site, "routes")), opts=child
+            "routes",
+            vpc_id=self.vpc.id,
+            region=self._region,
+            tags=self._tags(resource_name(site, "routes")),
+            opts=child,
         )
         aws.ec2.Route(
             "default-route",
@@ -113,7 +119,7 @@ class AwsHosts(pulumi.ComponentResource):
                 availability_zone=_subnet_zone(site, spec, position),
                 map_public_ip_on_launch=False,
                 region=self._region,
-                tags=self._tags(resource_name(site, spec.name)),
+                tags=self._tags(cloud.subnet_name(site, spec)),
                 opts=child,
             )
             aws.ec2.RouteTableAssociation(

@@ -14,21 +14,22 @@ gcp      persistent disk, device_name ``drbd``       ``/dev/disk/by-id/google-dr
 azure    managed data disk, LUN 0                    ``/dev/disk/azure/scsi1/lun0``
 ======== =========================================== =========================================
 
-The provisioner resolves the device in this order and uses the first candidate that exists, is a whole
-disk, is not the root disk and carries no partition table, file system or mount:
-(1) the hint; (2) ``/dev/sdf``, then ``/dev/xvdf`` (AWS on Xen, or images whose udev rules add the
-EBS names); (3) the only disk that is neither the root disk nor in use. Anything else is an error: it
-never guesses between two candidates, and never touches a disk that has data on it.
+The provisioner (``hostsetup/drbd-pool.sh``, ``HIVE_MIRRORED_DEVICE`` = the hint) takes the first candidate
+that exists and is *empty* — a whole disk with no partition, no signature, not mounted — in this order: the
+hint, then ``/dev/disk/azure/scsi1/lun0``, ``/dev/sdc``, ``/dev/sdb``, ``/dev/vdc``, ``/dev/vdb``,
+``/dev/xvdb``, ``/dev/nvme1n1``. It never touches a disk with data on it; with no candidate it stops and says
+so. On AWS Nitro types (t3, m5, … — the defaults) the EBS volume is ``/dev/nvme1n1`` (the root disk is ``nvme0n1``
+and this is the only other volume); on old Xen types it shows as ``/dev/xvdf``, which is not in that list yet.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 import pulumi
 
+from components.infra.types import resource_name
 from components.inventory.addressing import Host
 from components.inventory.site import Site
+from components.inventory.stage import SubnetSpec
 
 SSH_PORT = 22
 
@@ -41,17 +42,46 @@ def is_production(site: Site) -> bool:
     return site.stage.stage == "production"
 
 
-def stateful(site: Site, parent: pulumi.Resource, **extra: Any) -> pulumi.ResourceOptions:
+def zone_spread_warning(site: Site) -> str | None:
+    """A warning when the hives do not spread over (up to) three zones: one zone outage then takes the swarm
+    managers' quorum (and DRBD's) with it. None when they do, or when the stage has no zones at all."""
+    hives = site.hives
+    zones = {h.az for h in hives if h.az}
+    if not zones or len(zones) >= min(3, len(hives)):
+        return None
+    spread = ", ".join(f"{h.hostname}: {h.az}" for h in hives)
+    return (
+        f"{site.stage.file}: the hives share availability zones ({spread}); list hive:subnets in three zones "
+        "(or leave subnets out) so that one zone outage cannot take the swarm's quorum"
+    )
+
+
+def warn_zone_spread(site: Site, component: pulumi.Resource) -> None:
+    message = zone_spread_warning(site)
+    if message:
+        pulumi.log.warn(message, resource=component)
+
+
+def stateful(site: Site, parent: pulumi.Resource) -> pulumi.ResourceOptions:
     """Options of a resource holding state that outlives a machine (mirrored disks, static IPs).
 
     ``protect`` on production: ``pulumi destroy`` or a refactor cannot delete them by accident.
     """
-    return pulumi.ResourceOptions(parent=parent, protect=is_production(site), **extra)
+    return pulumi.ResourceOptions(parent=parent, protect=is_production(site))
 
 
 def machine_name(host: Host) -> str:
     """A cloud-safe physical name for a host: ``s-hive0.pdns`` → ``s-hive0-pdns`` (carries the stage prefix)."""
     return host.fqdn.replace(".", "-")
+
+
+def subnet_name(site: Site, spec: SubnetSpec) -> str:
+    """A subnet's physical name with the stage prefix and hive name, said once: ``s-pdns-subnet-a``,
+    ``s-pdns-default`` (the inventory's ``pdns-default``), ``s-pdns-subnet0`` (AWS's derived ``s-subnet0``)."""
+    short = spec.name.removeprefix(f"{site.stage.name}-")
+    if site.stage.prefix:
+        short = short.removeprefix(site.stage.prefix)
+    return resource_name(site, short)
 
 
 def disk_size(site: Site, host: Host) -> int:

@@ -161,7 +161,9 @@ def violations(rules: Iterable[Rule], site: Site) -> list[str]:
             problems.append(f"rule {rule.name} opens every port to {', '.join(outside)}")
         high = [str(p) for p in rule.ports if p.last >= WORLD_PORT_LIMIT]
         if high:
-            problems.append(f"rule {rule.name} opens ports {', '.join(high)} (>= {WORLD_PORT_LIMIT}) to {', '.join(outside)}")
+            problems.append(
+                f"rule {rule.name} opens ports {', '.join(high)} (>= {WORLD_PORT_LIMIT}) to {', '.join(outside)}"
+            )
     return problems
 
 

@@ -77,11 +77,12 @@ def effective_subnets(stage: StageConfig) -> tuple[tuple[SubnetSpec, ...], bool]
 
     Without ``subnets``: one subnet ``<name>-default`` = ``cidr`` (offset +4) — except on AWS, whose subnets
     are zonal: there the first three quarters of ``cidr`` become one subnet per zone so the hives spread over
-    three availability zones, exactly as if the operator had listed them.
+    three availability zones, exactly as if the operator had listed them (fixed ``ip_address_list``
+    addresses must then fall into those quarters, so every host's zone is its subnet's zone).
     """
     if stage.subnets:
         return stage.subnets, True
-    if stage.provider == "aws" and not stage.ip_address_list:
+    if stage.provider == "aws":
         quarters = list(stage.cidr.subnets(prefixlen_diff=2))[:3]
         suffixes = PROVIDER_DEFAULTS["aws"].az_suffixes
         derived = tuple(

@@ -233,3 +233,15 @@ def test_host_generation_marks_a_replaced_machine(make_stage):
 def test_host_generation_names_a_host_of_the_stage(make_stage):
     with pytest.raises(ConfigError, match=r"hive:host_generation.p-hive1: p-hive1 is not a host of this stage"):
         make_stage(**{"hive:host_generation": {"p-hive1": 1}})
+
+
+def test_aws_fixed_addresses_fall_into_the_zonal_quarters(make_stage):
+    addresses = ["10.1.0.10", "10.1.0.70", "10.1.0.130", "10.1.0.11"]
+    hosts = plan_hosts(make_stage(**(AWS | {"hive:cidr": "10.1.0.0/24", "hive:ip_address_list": addresses})))
+    assert [h.az for h in hosts] == ["ap-northeast-1a", "ap-northeast-1b", "ap-northeast-1c", "ap-northeast-1a"]
+
+
+def test_aws_fixed_address_outside_the_zonal_quarters(make_stage):
+    addresses = ["10.1.0.10", "10.1.0.70", "10.1.0.130", "10.1.0.200"]
+    with pytest.raises(ConfigError, match=r"hive:ip_address_list\[3\]: 10.1.0.200 is in none of the subnets"):
+        plan_hosts(make_stage(**(AWS | {"hive:cidr": "10.1.0.0/24", "hive:ip_address_list": addresses})))
