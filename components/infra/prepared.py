@@ -5,8 +5,8 @@ stage's ``ssh_private_key`` (secret config; the Hive component reads it). There 
 ``ssh_config`` and the DNS glue records use the private one, as hive-builder's prepared provider does.
 
 ``machine_id`` is what host steps use as "this is the same machine": the fqdn and address. Replacing a
-prepared machine without changing its address is invisible to it; the stack-config replacement marker the
-provisioner will honour is wired separately.
+prepared machine without changing its address is invisible to Pulumi: the operator bumps
+``hive:host_generation`` for that host (part of every step's trigger, see ``ProvisionedHost.identity``).
 """
 
 from __future__ import annotations
