@@ -6,6 +6,7 @@ from components.hive import Hive, HiveArgs
 from components.outputs import export_outputs
 from components.program_site import load_program_site
 
-program = load_program_site(Path(__file__).resolve().parent)
-hive = Hive(program.site.stage.name, HiveArgs(program=program))
+PROJECT_DIR = Path(__file__).resolve().parent
+program = load_program_site(PROJECT_DIR)
+hive = Hive(program.site.stage.name, HiveArgs(program=program, project_dir=PROJECT_DIR))
 export_outputs(program, hive)

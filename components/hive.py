@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_tls as tls
@@ -12,11 +13,13 @@ from components.infra.types import InfraArgs, ProvisionedHost
 from components.pki import Pki, PkiArgs
 from components.program_site import ProgramSite
 from components.provision.site import SiteProvisioner, SiteProvisionerArgs
+from components.swarm import Swarm, SwarmArgs
 
 
 @dataclass(frozen=True)
 class HiveArgs:
     program: ProgramSite
+    project_dir: Path  # holds services/ (build contexts)
 
 
 class Hive(pulumi.ComponentResource):
@@ -26,6 +29,7 @@ class Hive(pulumi.ComponentResource):
     ssh_private_key: pulumi.Output[str]
     pki: Pki
     provisioning: SiteProvisioner
+    swarm: Swarm
 
     def __init__(self, name: str, args: HiveArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hive:index:Hive", name, None, opts)
@@ -49,4 +53,21 @@ class Hive(pulumi.ComponentResource):
             SiteProvisionerArgs(site=site, hosts=self.hosts, ssh_private_key=self.ssh_private_key, pki=self.pki),
             child,
         )
-        self.register_outputs({"ssh_private_key": self.ssh_private_key})
+        self.swarm = Swarm(
+            "swarm",
+            SwarmArgs(
+                program=args.program,
+                hosts=self.hosts,
+                ca_pem=self.pki.ca_cert_pem,
+                client_cert_pem=self.pki.client_cert_pem,
+                client_key_pem=self.pki.client_key_pem,
+                registry_password=self.provisioning.registry_password,
+                ssh_private_key=self.ssh_private_key,
+                swarm_ready=self.provisioning.swarm_ready,
+                registry_ready=self.provisioning.registry_ready,
+                drbd_ready=self.provisioning.drbd_ready,
+                project_dir=args.project_dir,
+            ),
+            child,
+        )
+        self.register_outputs({"ssh_private_key": self.ssh_private_key, "registry": self.swarm.registry})

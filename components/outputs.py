@@ -54,6 +54,12 @@ def export_outputs(program: ProgramSite, hive: Hive) -> None:
     )
     pulumi.export("inventory", program.resolved.apply(lambda s: json.loads(json.dumps(s.to_json()))))
     pulumi.export(ALLOCATIONS_OUTPUT, program.allocations.apply(lambda a: a.as_dict()))
+    pulumi.export("registry", hive.swarm.registry)
+    first_hive = next(h for h in hive.hosts if h.spec.first_hive)
+    # DOCKER_HOST for the operator (mutual TLS: the client certificate is in the state, see README).
+    pulumi.export("swarm_manager", pulumi.Output.concat("tcp://", first_hive.published_ip, ":2376"))
+    pulumi.export("services", hive.swarm.services_output)
+    pulumi.export("volumes", hive.swarm.volumes_output)
 
 
 def _is_hive(site: Any, endpoint: Endpoint) -> bool:

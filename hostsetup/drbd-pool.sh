@@ -9,7 +9,7 @@
 #         HIVE_DISKLESS         (opt) 1: this hive holds no DRBD data (it reaches volumes over the network)
 # Stdin:  —
 # Device: the first *empty* disk (no partitions, no signature, not mounted) of HIVE_MIRRORED_DEVICE,
-#         /dev/disk/azure/scsi1/lun0, /dev/sdc, /dev/sdb, /dev/vdc, /dev/vdb, /dev/xvdb, /dev/nvme1n1.
+#         /dev/disk/azure/scsi1/lun0, /dev/sdc, /dev/sdb, /dev/vdc, /dev/vdb, /dev/xvdb, /dev/nvme1n1, /dev/xvdf, /dev/sdf (AWS Xen types).
 # Pool:   ((free MiB − 8) · 8192 ÷ 8193) ÷ 16 · 16 MiB (room for the pool metadata and its spare),
 #         --chunksize 1024K --zero n. An existing VG/pool is left as it is.
 set -Eeuo pipefail
@@ -52,7 +52,7 @@ if vgs "$vg" >/dev/null 2>&1; then
 else
     candidates=()
     [[ -n ${HIVE_MIRRORED_DEVICE-} ]] && candidates+=("$HIVE_MIRRORED_DEVICE")
-    candidates+=(/dev/disk/azure/scsi1/lun0 /dev/sdc /dev/sdb /dev/vdc /dev/vdb /dev/xvdb /dev/nvme1n1)
+    candidates+=(/dev/disk/azure/scsi1/lun0 /dev/sdc /dev/sdb /dev/vdc /dev/vdb /dev/xvdb /dev/nvme1n1 /dev/xvdf /dev/sdf)
     device=''
     for candidate in "${candidates[@]}"; do
         real=$(readlink -f -- "$candidate" 2>/dev/null) || continue

@@ -24,10 +24,14 @@ it adds the capabilities of :mod:`components.infra.local_caps`, runs unconfined 
 (systemd and a nested runc need syscalls and mounts the default profiles forbid), has a private cgroup
 namespace, tmpfs at ``/run`` and ``/run/lock``, ``/dev/net/tun`` and ``/lib/modules`` (read-only, for the
 nested dockerd's modprobe of bridge/overlay/vxlan modules) when this machine has them, and stops with
-``SIGRTMIN+3`` (systemd's clean shutdown). ``ReadonlyPaths`` cannot be set through pulumi-docker and the
-Engine API rejects the CLI's ``systempaths=unconfined``; the image's PID 1 (``hive-host-init``) remounts the
-cgroup hierarchies and ``/proc/sys`` read-write instead (a nested dockerd cannot start a container on any
-network while ``/proc/sys`` is read-only — checked on Docker 20.10 with Debian's docker.io 26).
+``SIGRTMIN+3`` (systemd's clean shutdown). A nested dockerd needs ``/proc/sys`` writable (with Docker's
+default read-only ``/proc/sys`` it starts, but no container on any network: it cannot write the IPv6 sysctls
+of the container's interface — checked with Debian's docker.io 26 in a host on Docker 20.10).
+``ReadonlyPaths`` is not a pulumi-docker input; the Engine API rejects ``systempaths=unconfined`` (a CLI
+option); pulumi-docker 5 does translate it client-side, but reads ``SecurityOpt`` back without it and
+``security_opts`` forces replacement, so every later ``pulumi up`` would replace every host. So the image's
+PID 1 (``hive-host-init``) remounts ``/proc/sys`` — and the cgroup hierarchies — read-write, and the other
+masked and read-only paths keep Docker's defaults.
 
 SSH reach. On Linux the engine's bridge networks are routed from this machine: a host is reached at its
 private IP on port 22. Docker Desktop (macOS, Windows) runs the engine in a VM whose container addresses are
@@ -174,7 +178,6 @@ class LocalHosts(pulumi.ComponentResource):
                 # relative to the project directory (the program's working directory), like the step scripts
                 context=os.path.relpath(IMAGE_CONTEXT, Path.cwd()),
                 build_args={"user": site.stage.ssh_user},
-                label=tags(site),
             ),
             triggers={"context": context_digest(IMAGE_CONTEXT)},
             keep_locally=True,

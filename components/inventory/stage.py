@@ -33,14 +33,27 @@ class ProviderDefaults:
     instance_type: str | None = None
     image_name: str | None = None
     az_suffixes: tuple[str, ...] = ()
+    mirrored_device: str | None = None  # where the provider attaches the DRBD disk (drbd-pool tries it first)
 
 
 PROVIDER_DEFAULTS: dict[str, ProviderDefaults] = {
-    "aws": ProviderDefaults("admin", 1500, "t3.medium", "debian-13-amd64-*", ("a", "b", "c")),
+    "aws": ProviderDefaults("admin", 1500, "t3.medium", "debian-13-amd64-*", ("a", "b", "c"), "/dev/nvme1n1"),
     "gcp": ProviderDefaults(
-        "admin", 1460, "e2-standard-2", "projects/debian-cloud/global/images/family/debian-13", ("-a", "-b", "-c")
+        "admin",
+        1460,
+        "e2-standard-2",
+        "projects/debian-cloud/global/images/family/debian-13",
+        ("-a", "-b", "-c"),
+        "/dev/disk/by-id/google-drbd",
     ),
-    "azure": ProviderDefaults("hiveadmin", 1500, "Standard_B2s", "Debian:debian-13:13-gen2:latest", ("1", "2", "3")),
+    "azure": ProviderDefaults(
+        "hiveadmin",
+        1500,
+        "Standard_B2s",
+        "Debian:debian-13:13-gen2:latest",
+        ("1", "2", "3"),
+        "/dev/disk/azure/scsi1/lun0",
+    ),
     "prepared": ProviderDefaults("admin", 1500),
     "local": ProviderDefaults("admin", 1500),
 }

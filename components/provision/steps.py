@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from components.inventory.addressing import Host
 from components.inventory.site import Site
+from components.inventory.stage import PROVIDER_DEFAULTS
 
 LIB = "lib.sh"
 REGISTRY_PORT = 5000
@@ -240,6 +241,22 @@ def _after_swarm_init(site: Site, host: Host) -> tuple[StepRef, ...]:
     return (StepRef(site.first_hive.fqdn, "swarm-init"),)
 
 
+def _is_drbd_hive(site: Site, host: Host) -> bool:
+    """DRBD runs on the hives of a site that has DRBD volumes (never in the local provider's containers)."""
+    return host.is_hive and site.drbd_supported and any(v.kind == "drbd" for v in site.volumes)
+
+
+def _drbd_install_env(site: Site, host: Host) -> dict[str, str]:
+    return {"HIVE_DRBD_VERSION": site.stage.drbd_version, "HIVE_DRBD_URL": site.stage.drbd_download_url}
+
+
+def _drbd_pool_env(site: Site, host: Host) -> dict[str, str]:
+    return {
+        "HIVE_MIRRORED_DEVICE": PROVIDER_DEFAULTS[site.stage.provider].mirrored_device or "",
+        "HIVE_DISKLESS": "0" if host.mirrored_device else "1",
+    }
+
+
 def _after_registry(site: Site, host: Host) -> tuple[StepRef, ...]:
     return () if host.is_repository else (StepRef(site.repository.fqdn, "registry"),)
 
@@ -263,6 +280,9 @@ CATALOGUE: tuple[StepDefinition, ...] = (
         stdin=Stdin.REGISTRY_PASSWORD,
         after=_after_registry,
     ),
+    # Last on the host: building the module takes minutes and nothing of the swarm waits for it.
+    StepDefinition("drbd-install", _is_drbd_hive, _drbd_install_env, timeout_minutes=30),
+    StepDefinition("drbd-pool", _is_drbd_hive, _drbd_pool_env),
 )
 STEP_NAMES: tuple[str, ...] = tuple(d.name for d in CATALOGUE)
 _POSITION = {name: i for i, name in enumerate(STEP_NAMES)}

@@ -41,6 +41,7 @@ BASE_CONFIG: dict[str, Any] = {
 }
 SHARED_CONFIG = {**BASE_CONFIG, "hive:ip_address_list": FOUR[:3], "hive:separate_repository": False}
 COMMON = ["wait-ready", "base", "firewall", "docker"]
+DRBD = ["drbd-install", "drbd-pool"]  # the sample site has a drbd volume
 SECRET_STEPS = {"docker", "swarm-init", "swarm-join", "registry", "registry-login"}
 MY_TYPES = (COMMAND, COPY, "tls:", "random:")
 
@@ -78,8 +79,14 @@ def shared(request):
 # --- helpers ----------------------------------------------------------------------------------------------
 
 
+def provisioned(program, type_: str) -> list:
+    """The provisioner's own resources of ``type_`` (the swarm layer runs remote commands too)."""
+    (site,) = program.of_type("hive:provision:Site")
+    return [r for r in program.descendants(site) if r.type == type_]
+
+
 def hostnames(program) -> list[str]:
-    return sorted({r.name.split("-copy-")[0] for r in program.of_type(COPY)})
+    return sorted({r.name.split("-copy-")[0] for r in provisioned(program, COPY)})
 
 
 def split_name(name: str, hosts: list[str]) -> tuple[str, str]:
@@ -91,12 +98,12 @@ def split_name(name: str, hosts: list[str]) -> tuple[str, str]:
 def steps_by_host(program) -> dict[str, list[str]]:
     """Each host's steps in the order their own chain runs them."""
     hosts = hostnames(program)
-    commands = {r.urn: split_name(r.name, hosts) for r in program.of_type(COMMAND)}
+    commands = {r.urn: split_name(r.name, hosts) for r in provisioned(program, COMMAND)}
     result: dict[str, list[str]] = {}
     for host in hosts:
         mine = {urn: step for urn, (h, step) in commands.items() if h == host}
         previous = {}
-        for r in program.of_type(COMMAND):
+        for r in provisioned(program, COMMAND):
             if r.urn in mine:
                 before = [mine[u] for u in r.dependencies if u in mine]
                 assert len(before) <= 1, f"{r.name} waits for several steps of its own host: {before}"
@@ -113,8 +120,8 @@ def steps_by_host(program) -> dict[str, list[str]]:
 def command_edges(program) -> set[tuple[str, str, str, str]]:
     """(host, step) → (host, step) for every command that waits for another command."""
     hosts = hostnames(program)
-    by_urn = {r.urn: split_name(r.name, hosts) for r in program.of_type(COMMAND)}
-    return {(*by_urn[r.urn], *by_urn[d]) for r in program.of_type(COMMAND) for d in r.dependencies if d in by_urn}
+    by_urn = {r.urn: split_name(r.name, hosts) for r in provisioned(program, COMMAND)}
+    return {(*by_urn[r.urn], *by_urn[d]) for r in provisioned(program, COMMAND) for d in r.dependencies if d in by_urn}
 
 
 def expected_edges(chains: dict[str, list[str]], first: str, repository: str) -> set[tuple[str, str, str, str]]:
@@ -152,9 +159,9 @@ def marker(pem: str) -> str:
 
 def test_each_host_gets_its_steps(separate):
     assert steps_by_host(separate) == {
-        "s-hive0": [*COMMON, "swarm-init", "node-labels", "registry-login"],
-        "s-hive1": [*COMMON, "swarm-join", "node-labels", "registry-login"],
-        "s-hive2": [*COMMON, "swarm-join", "node-labels", "registry-login"],
+        "s-hive0": [*COMMON, "swarm-init", "node-labels", "registry-login", *DRBD],
+        "s-hive1": [*COMMON, "swarm-join", "node-labels", "registry-login", *DRBD],
+        "s-hive2": [*COMMON, "swarm-join", "node-labels", "registry-login", *DRBD],
         "s-hive3": [*COMMON, "registry", "log-collector", "registry-login"],
     }
 
@@ -172,6 +179,7 @@ def test_shared_repository_joins_the_swarm(shared):
         "swarm-join",
         "node-labels",
         "registry-login",
+        *DRBD,
     ]
     labels = shared.one(COMMAND, "s-hive2-node-labels").input("create")
     assert "HIVE_NODE_LABELS='servers=true hives=true repository=true'" in labels
@@ -189,8 +197,8 @@ def test_dependency_graph_is_exact_with_a_shared_repository(shared):
 
 def test_commands_wait_for_their_own_files_only(separate):
     hosts = hostnames(separate)
-    copies = {r.urn: r for r in separate.of_type(COPY)}
-    for r in separate.of_type(COMMAND):
+    copies = {r.urn: r for r in provisioned(separate, COPY)}
+    for r in provisioned(separate, COMMAND):
         host, step = split_name(r.name, hosts)
         mine = {copies[u].name for u in r.dependencies if u in copies}
         expected = {f"{host}-copy-lib.sh", f"{host}-copy-{step}.sh"}
@@ -203,7 +211,7 @@ def test_commands_wait_for_their_own_files_only(separate):
 
 
 def test_copies_ship_the_scripts_with_hash_and_machine_triggers(separate):
-    for r in separate.of_type(COPY):
+    for r in provisioned(separate, COPY):
         host, file = r.name.split("-copy-")
         assert r.input("remotePath") == f"/home/admin/.hive/hostsetup/{file}"
         assert Path(r.inputs["source"].path).name == file
@@ -216,7 +224,7 @@ def test_copies_ship_the_scripts_with_hash_and_machine_triggers(separate):
 
 def test_command_triggers_carry_script_hashes_and_machine(separate):
     hosts = hostnames(separate)
-    for r in separate.of_type(COMMAND):
+    for r in provisioned(separate, COMMAND):
         host, step = split_name(r.name, hosts)
         files = ["lib.sh", f"{step}.sh", *(["hive-firewall"] if step == "firewall" else [])]
         triggers = r.input("triggers")
@@ -230,14 +238,14 @@ def test_command_lines(separate):
         "sudo env HIVE_ADVERTISE_ADDR=192.168.0.12 HIVE_GWBRIDGE_SUBNET='' HIVE_MANAGER_ADDR=192.168.0.10:2377 "
         "bash /home/admin/.hive/hostsetup/swarm-join.sh"
     )
-    for r in separate.of_type(COMMAND):
+    for r in provisioned(separate, COMMAND):
         assert r.input("create").endswith(f"bash /home/admin/.hive/hostsetup/{r.name.split('-', 2)[2]}.sh")
         assert r.input("addPreviousOutputInEnv") is False
         assert "environment" not in r.inputs  # no AcceptEnv needed: the environment is on the command line
 
 
 def test_dial_settings_for_fresh_machines(separate):
-    for r in [*separate.of_type(COMMAND), *separate.of_type(COPY)]:
+    for r in [*provisioned(separate, COMMAND), *provisioned(separate, COPY)]:
         assert r.input("connection.dialErrorLimit") >= 30
         assert r.input("connection.perDialTimeout") >= 10
         assert r.input("connection.port") == 22
@@ -249,12 +257,12 @@ def test_nothing_runs_on_a_host_while_planning(separate):
 
 
 def test_timeouts(separate):
-    for r in separate.of_type(COMMAND):
+    for r in provisioned(separate, COMMAND):
         assert set(r.custom_timeouts) >= {"create", "update"}, r.name
 
 
 def test_prepared_hosts_have_no_deleted_with(separate):
-    assert all(r.deleted_with in (None, "") for r in [*separate.of_type(COMMAND), *separate.of_type(COPY)])
+    assert all(r.deleted_with in (None, "") for r in [*provisioned(separate, COMMAND), *provisioned(separate, COPY)])
 
 
 # --- secrets ----------------------------------------------------------------------------------------------
@@ -262,7 +270,7 @@ def test_prepared_hosts_have_no_deleted_with(separate):
 
 def test_secret_steps_log_nothing_and_keep_output_secret(separate):
     hosts = hostnames(separate)
-    for r in separate.of_type(COMMAND):
+    for r in provisioned(separate, COMMAND):
         _, step = split_name(r.name, hosts)
         if step in SECRET_STEPS:
             assert r.input("logging") == "none", r.name
@@ -288,7 +296,7 @@ def test_secret_stdin(separate_up):
     assert program.one(COMMAND, "s-hive3-registry").input("stdin") == password
     for host in ["s-hive1", "s-hive2"]:
         assert program.one(COMMAND, f"{host}-swarm-join").input("stdin") == JOIN_TOKEN
-    for r in program.of_type(COMMAND):
+    for r in provisioned(program, COMMAND):
         if "stdin" in r.inputs:
             assert r.is_secret_input("stdin"), r.name
     assert len(password) == 24
@@ -328,7 +336,7 @@ def test_secrets_appear_only_where_they_belong(separate_up):
                 assert any(path == p or path.startswith(p) for p in program.secret_output_paths), (
                     f"{what} in plain stack output {path}"
                 )
-    for r in program.of_type(COMMAND):
+    for r in provisioned(program, COMMAND):
         assert not any(secret in r.input("create") for secret in secrets.values()), r.name
 
 
@@ -408,7 +416,7 @@ def test_cloud_steps_are_deleted_with_their_machine_and_rerun_on_a_new_one(aws_u
     urns = {r.urn: r for r in aws_up.resources}
     machine: dict[str, set[str]] = {h: set() for h in hosts}
     identity: dict[str, set[str]] = {h: set() for h in hosts}
-    for r in [*aws_up.of_type(COMMAND), *aws_up.of_type(COPY)]:
+    for r in [*provisioned(aws_up, COMMAND), *provisioned(aws_up, COPY)]:
         host = r.name.split("-copy-")[0] if r.type == COPY else split_name(r.name, hosts)[0]
         assert r.deleted_with in urns, r.name
         assert urns[r.deleted_with].custom
@@ -432,7 +440,7 @@ def test_host_generation_reruns_only_that_hosts_steps(separate_up):
     bumped = run({**BASE_CONFIG, "hive:host_generation": {"s-hive1": 1}}, preview=False)
 
     def triggers(result):
-        return {r.name: r.input("triggers") for r in [*result.of_type(COMMAND), *result.of_type(COPY)]}
+        return {r.name: r.input("triggers") for r in [*provisioned(result, COMMAND), *provisioned(result, COPY)]}
 
     before, after = triggers(separate_up), triggers(bumped)
     changed = {name for name in before if before[name] != after[name]}

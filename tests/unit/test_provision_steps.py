@@ -256,3 +256,18 @@ def test_shipped_files_exist_and_cover_what_the_scripts_read():
 def test_remote_dir():
     assert steps.remote_dir("admin") == "/home/admin/.hive/hostsetup"
     assert steps.remote_dir("root") == "/root/.hive/hostsetup"
+
+
+def test_drbd_steps_run_last_on_hives_of_a_site_with_drbd_volumes(make_site):
+    site = make_site(
+        services={"db": {"image": "x", "volumes": [{"source": "d", "target": "/d", "drbd": {"size": "1G"}}]}},
+        **{"hive:no_mirrored_device": [1]},
+    )
+    assert names(site, 0)[-2:] == ["drbd-install", "drbd-pool"]
+    assert "drbd-install" not in names(site, 3)  # the separate repository holds no DRBD data
+    assert spec(site, 0, "drbd-pool").env == {"HIVE_MIRRORED_DEVICE": "", "HIVE_DISKLESS": "0"}
+    assert spec(site, 1, "drbd-pool").env["HIVE_DISKLESS"] == "1"
+
+
+def test_no_drbd_steps_without_drbd_volumes(make_site):
+    assert not {"drbd-install", "drbd-pool"} & set(names(make_site(), 0))

@@ -1,0 +1,53 @@
+"""Command lines the swarm layer runs on hosts over SSH. Pure.
+
+The DRBD steps follow the hostsetup contract (CONTRACTS.md): ``sudo env HIVE_…=… bash
+~/.hive/hostsetup/<step>.sh``, the environment sorted by name so the text is stable, root without sudo.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+
+from components.provision.steps import remote_path
+
+DRBD_VOLUME = "drbd-volume.sh"
+DRBD_GROWFS = "drbd-growfs.sh"
+SHIPPED_SCRIPTS = (DRBD_VOLUME, DRBD_GROWFS)
+
+
+def _sudo(user: str) -> list[str]:
+    return [] if user == "root" else ["sudo"]
+
+
+def script_command(user: str, script: str, env: Mapping[str, str]) -> str:
+    words = _sudo(user)
+    if env:
+        words.append("env")
+        for name in sorted(env):
+            if not name.isidentifier():
+                raise ValueError(f"{script}: {name!r} is no environment variable name")
+            words.append(f"{name}={shlex.quote(env[name])}")
+    words += ["bash", shlex.quote(remote_path(user, script))]
+    return " ".join(words)
+
+
+def conntrack_command(user: str, ports: Sequence[int]) -> str:
+    """Delete the conntrack entries of UDP ``ports`` (seed 000_faq: a UDP service that receives nothing).
+
+    After a UDP service is (re)deployed, entries created while no task listened keep steering the clients'
+    packets to nowhere until they time out. ``conntrack -D`` exits 1 when there was nothing to delete
+    ("0 flow entries have been deleted"), which is fine.
+    """
+    if not ports:
+        raise ValueError("no UDP ports")
+    sudo = " ".join(_sudo(user))
+    prefix = f"{sudo} " if sudo else ""
+    listed = " ".join(str(int(p)) for p in sorted(set(ports)))
+    return (
+        f"for port in {listed}; do "
+        f'out=$({prefix}conntrack -D -p udp --dport "$port" 2>&1) || '
+        'case $out in *"0 flow entries"*) ;; *) printf "%s\\n" "$out" >&2; exit 1 ;; esac; '
+        'printf "udp/%s: %s\\n" "$port" "${out##*: }"; '
+        "done"
+    )

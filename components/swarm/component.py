@@ -1,0 +1,359 @@
+"""The Swarm component: docker providers, overlay networks, image builds, DRBD volumes and services.
+
+Structure (which networks, images, volumes and services exist) comes from the plain ``ProgramSite.site``;
+every allocated number (published ports, DRBD minors) comes from ``ProgramSite.resolved`` as an Output,
+because it depends on this stack's previous outputs. No resource is created inside an ``apply``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi_command as command
+import pulumi_docker as docker
+
+from components.infra.types import ProvisionedHost
+from components.inventory.addressing import Host
+from components.inventory.services import Service
+from components.inventory.site import Site
+from components.program_site import ProgramSite
+from components.provision.host import DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT
+from components.provision.steps import LIB, remote_path
+from components.swarm import commands, drbd_config
+from components.swarm.images import ImagePlan, image_plans, missing_context, registry_server, write_generated_context
+from components.swarm.networks import network_plans
+from components.swarm.service_spec import REGISTRY_USER, RegistryAuth, ServiceRefs, service_inputs, udp_ports
+
+DOCKER_TLS_PORT = 2376
+HOSTSETUP_DIR = Path(__file__).resolve().parents[2] / "hostsetup"
+VOLUME_STEP_TIMEOUT = "30m"  # an initial full resync of a large volume runs inside the format step
+
+
+@dataclass(frozen=True)
+class SwarmArgs:
+    """Inputs of :class:`Swarm`.
+
+    ``swarm_ready``: the provisioner's resources after which every hive is a swarm manager with its labels;
+    ``registry_ready``: after which the site registry accepts pushes; ``drbd_ready``: after which every hive
+    has the DRBD module, drbd-utils and its thin pool (drbd-install, drbd-pool) and the scripts' ``lib.sh``.
+    Secrets: ``client_key_pem``, ``registry_password``, ``ssh_private_key``.
+    """
+
+    program: ProgramSite
+    hosts: Sequence[ProvisionedHost]
+    ca_pem: pulumi.Input[str]
+    client_cert_pem: pulumi.Input[str]
+    client_key_pem: pulumi.Input[str]
+    registry_password: pulumi.Input[str]
+    ssh_private_key: pulumi.Input[str]
+    swarm_ready: Sequence[pulumi.Resource] = ()
+    registry_ready: Sequence[pulumi.Resource] = ()
+    drbd_ready: Sequence[pulumi.Resource] = ()
+    project_dir: Path | None = None  # where services/ lives; default: the working directory (Pulumi's)
+
+
+@dataclass(frozen=True)
+class ResolvedNumbers:
+    """:class:`~components.swarm.service_spec.Numbers` as Outputs of the resolved site."""
+
+    resolved: pulumi.Output[Site]
+
+    def published_port(self, service: str, index: int) -> pulumi.Output[int]:
+        def port(site: Site) -> int:
+            svc = next(s for s in site.catalog.services if s.name == service)
+            return site.published_port(svc, index)
+
+        return self.resolved.apply(port)
+
+    def drbd_device(self, volume: str) -> pulumi.Output[str]:
+        return self.resolved.apply(lambda site: str(drbd_config.volume_named(site, volume).device))
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _file_sha256(name: str) -> str:
+    return _sha256((HOSTSETUP_DIR / name).read_text(encoding="utf-8"))
+
+
+class Swarm(pulumi.ComponentResource):
+    """Everything that lives on the swarm of one stage."""
+
+    swarm_provider: docker.Provider
+    repository_provider: docker.Provider | None
+    networks: dict[str, docker.Network]
+    images: dict[str, docker.Image]
+    services: dict[str, docker.Service]
+    volume_steps: dict[str, list[command.remote.Command]]
+    services_output: pulumi.Output[dict[str, list[dict[str, Any]]]]
+    volumes_output: pulumi.Output[dict[str, dict[str, Any]]]
+    registry: str
+
+    def __init__(self, name: str, args: SwarmArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("hive:swarm:Swarm", name, None, opts)
+        self._args = args
+        self._site = args.program.site
+        self._resolved = args.program.resolved
+        self._numbers = ResolvedNumbers(self._resolved)
+        self._project_dir = args.project_dir or Path.cwd()
+        self._hosts = {h.spec.fqdn: h for h in args.hosts}
+        site = self._site
+        self.registry = registry_server(site)
+
+        plans = image_plans(site)
+        problems = [p for plan in plans if (p := missing_context(self._project_dir, plan)) is not None]
+        if problems:
+            raise pulumi.RunError("; ".join(problems))
+
+        self.swarm_provider = self._docker_provider("swarm", site.first_hive, args.swarm_ready)
+        self.repository_provider = (
+            self._docker_provider("repository", site.repository, args.registry_ready) if plans else None
+        )
+        self.networks = self._networks()
+        self.images = {plan.service: self._image(plan) for plan in plans}
+        self.volume_steps = self._drbd_volumes()
+        self.services = {s.name: self._service(s) for s in site.catalog.services}
+
+        self.services_output = self._resolved.apply(_published_ports)
+        self.volumes_output = self._resolved.apply(_volume_table)
+        self.register_outputs(
+            {"services": self.services_output, "volumes": self.volumes_output, "registry": self.registry}
+        )
+
+    # -- providers -------------------------------------------------------------------------------------------
+
+    def _host(self, spec: Host) -> ProvisionedHost:
+        try:
+            return self._hosts[spec.fqdn]
+        except KeyError:
+            raise ValueError(f"SwarmArgs.hosts has no host {spec.fqdn}") from None
+
+    def _docker_provider(self, name: str, spec: Host, ready: Sequence[pulumi.Resource]) -> docker.Provider:
+        host = self._host(spec)
+        return docker.Provider(
+            name,
+            host=pulumi.Output.concat("tcp://", host.address, f":{DOCKER_TLS_PORT}"),
+            ca_material=self._args.ca_pem,
+            cert_material=self._args.client_cert_pem,
+            key_material=pulumi.Output.secret(self._args.client_key_pem),
+            # `pulumi preview` must never contact a host (the daemon check pings it when configured)
+            disable_docker_daemon_check=pulumi.runtime.is_dry_run(),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
+        )
+
+    # -- networks and images ---------------------------------------------------------------------------------
+
+    def _networks(self) -> dict[str, docker.Network]:
+        networks = {}
+        for plan in network_plans(self._site):
+            networks[plan.name] = docker.Network(
+                f"network-{plan.name}",
+                **plan.kwargs,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    provider=self.swarm_provider,
+                    delete_before_replace=True,  # explicit names (pulumi-docker #1356)
+                ),
+            )
+        return networks
+
+    def _image(self, plan: ImagePlan) -> docker.Image:
+        write_generated_context(self._project_dir, plan)
+        return docker.Image(
+            f"image-{plan.service}",
+            image_name=plan.image_name,
+            build=plan.build_args(),
+            registry={
+                "server": self.registry,
+                "username": REGISTRY_USER,
+                "password": pulumi.Output.secret(self._args.registry_password),
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=self.repository_provider),
+        )
+
+    # -- DRBD ------------------------------------------------------------------------------------------------
+
+    def _connection(self, host: ProvisionedHost) -> command.remote.ConnectionArgs:
+        return command.remote.ConnectionArgs(
+            host=host.address,
+            port=host.ssh_port,
+            user=self._site.stage.ssh_user,
+            private_key=pulumi.Output.secret(self._args.ssh_private_key),
+            dial_error_limit=DIAL_ERROR_LIMIT,
+            per_dial_timeout=PER_DIAL_TIMEOUT,
+        )
+
+    def _host_opts(
+        self, host: ProvisionedHost, depends_on: Sequence[pulumi.Resource], **extra: Any
+    ) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), deleted_with=host.machine, **extra)
+
+    def _ship_scripts(self, host: ProvisionedHost) -> dict[str, command.remote.CopyToRemote]:
+        user = self._site.stage.ssh_user
+        copies = {}
+        for script in commands.SHIPPED_SCRIPTS:
+            text = (HOSTSETUP_DIR / script).read_text(encoding="utf-8")
+            copies[script] = command.remote.CopyToRemote(
+                f"copy-{script.removesuffix('.sh')}-{host.spec.hostname}",
+                connection=self._connection(host),
+                source=pulumi.StringAsset(text),
+                remote_path=remote_path(user, script),
+                triggers=[host.machine_id, _sha256(text), _file_sha256(LIB)],
+                opts=self._host_opts(host, self._args.drbd_ready),
+            )
+        return copies
+
+    def _drbd_volumes(self) -> dict[str, list[command.remote.Command]]:
+        """Per DRBD volume: drbd-volume.sh on every hive (the format host after all others), then drbd-growfs.sh
+        on every hive. A service mounting the volume waits for all of them."""
+        site = self._site
+        volumes = drbd_config.drbd_volumes(site)
+        if not volumes:
+            return {}
+        copies = {h.fqdn: self._ship_scripts(self._host(h)) for h in site.hives}
+        steps: dict[str, list[command.remote.Command]] = {}
+        for volume in volumes:
+            created: list[command.remote.Command] = []
+            for plan in drbd_config.volume_steps(site, volume):
+                # the format host waits for every other hive: their metadata exists and they are up
+                waits = [copies[plan.host.fqdn][commands.DRBD_VOLUME], *(created if plan.formats else [])]
+                created.append(self._volume_step(volume.name, plan.host, waits))
+            grows = [
+                self._growfs_step(volume.name, hive, [created[-1], copies[hive.fqdn][commands.DRBD_GROWFS]])
+                for hive in site.hives
+            ]
+            steps[volume.name] = [*created, *grows]
+        return steps
+
+    def _script_triggers(self, host: ProvisionedHost, script: str) -> list[pulumi.Input[str]]:
+        """A replaced machine, or an edit of the script or of lib.sh, runs the step again."""
+        return [host.machine_id, _file_sha256(script), _file_sha256(LIB)]
+
+    def _volume_step(self, name: str, spec: Host, waits: Sequence[pulumi.Resource]) -> command.remote.Command:
+        user = self._site.stage.ssh_user
+        host = self._host(spec)
+
+        def create(site: Site) -> str:
+            volume = drbd_config.volume_named(site, name)
+            step = next(p for p in drbd_config.volume_steps(site, volume) if p.host.fqdn == spec.fqdn)
+            return commands.script_command(user, commands.DRBD_VOLUME, step.env)
+
+        timeouts = pulumi.CustomTimeouts(create=VOLUME_STEP_TIMEOUT, update=VOLUME_STEP_TIMEOUT)
+        return command.remote.Command(
+            f"drbd-volume-{name}-{spec.hostname}",
+            connection=self._connection(host),
+            create=self._resolved.apply(create),
+            stdin=self._resolved.apply(lambda s: drbd_config.render_resource(s, drbd_config.volume_named(s, name))),
+            triggers=self._script_triggers(host, commands.DRBD_VOLUME),
+            add_previous_output_in_env=False,
+            opts=self._host_opts(host, [*waits, *self._args.drbd_ready], custom_timeouts=timeouts),
+        )
+
+    def _growfs_step(self, name: str, spec: Host, waits: Sequence[pulumi.Resource]) -> command.remote.Command:
+        user = self._site.stage.ssh_user
+        host = self._host(spec)
+        size = drbd_config.volume_named(self._site, name).drbd
+
+        def create(site: Site) -> str:
+            env = drbd_config.growfs_env(site, drbd_config.volume_named(site, name), spec)
+            return commands.script_command(user, commands.DRBD_GROWFS, env)
+
+        return command.remote.Command(
+            f"drbd-growfs-{name}-{spec.hostname}",
+            connection=self._connection(host),
+            create=self._resolved.apply(create),
+            # the size is not in its environment: a grown volume must run it again
+            triggers=[*self._script_triggers(host, commands.DRBD_GROWFS), str(size.size_bytes if size else 0)],
+            add_previous_output_in_env=False,
+            opts=self._host_opts(host, waits),
+        )
+
+    # -- services --------------------------------------------------------------------------------------------
+
+    def _service(self, service: Service) -> docker.Service:
+        site = self._site
+        image = self.images.get(service.name)
+        refs = ServiceRefs(
+            image=image.repo_digest
+            if image is not None
+            else service.image_reference(site.stage.stage, site.repository.fqdn),
+            network_ids={name: net.id for name, net in self.networks.items()},
+            numbers=self._numbers,
+            registry_auth=(
+                RegistryAuth(self.registry, pulumi.Output.secret(self._args.registry_password))
+                if image is not None
+                else None
+            ),
+        )
+        inputs = service_inputs(site, service, refs)
+        volume_steps = [
+            step
+            for mount in service.volumes
+            if mount.source is not None
+            for step in self.volume_steps.get(mount.source, [])
+        ]
+        resource = docker.Service(
+            f"service-{service.name}",
+            **inputs.kwargs,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                provider=self.swarm_provider,
+                depends_on=volume_steps,
+                ignore_changes=inputs.ignore_changes or None,
+                delete_before_replace=True,  # the name is the swarm DNS name (pulumi-docker #1356)
+            ),
+        )
+        if udp_ports(service):
+            self._flush_conntrack(service, resource, inputs.kwargs)
+        return resource
+
+    def _flush_conntrack(self, service: Service, resource: docker.Service, kwargs: dict[str, Any]) -> None:
+        """After a UDP service is (re)deployed, delete stale conntrack entries of its ports on every hive."""
+        user = self._site.stage.ssh_user
+        ports = pulumi.Output.all(*[self._numbers.published_port(service.name, i) for i in udp_ports(service)])
+        spec = {key: value for key, value in kwargs.items() if key != "auth"}
+        spec_hash = pulumi.Output.json_dumps(spec).apply(_sha256)
+        for hive in self._site.hives:
+            host = self._host(hive)
+            command.remote.Command(
+                f"conntrack-{service.name}-{hive.hostname}",
+                connection=self._connection(host),
+                create=ports.apply(lambda values: commands.conntrack_command(user, [int(v) for v in values])),
+                triggers=[resource.id, spec_hash],
+                add_previous_output_in_env=False,
+                opts=self._host_opts(host, [resource]),
+            )
+
+
+def _published_ports(site: Site) -> dict[str, list[dict[str, Any]]]:
+    return {
+        s.name: [
+            {"published": site.published_port(s, i), "target": p.target, "protocol": p.protocol, "mode": p.mode}
+            for i, p in enumerate(s.ports)
+        ]
+        for s in site.catalog.services
+    }
+
+
+def _volume_table(site: Site) -> dict[str, dict[str, Any]]:
+    table: dict[str, dict[str, Any]] = {}
+    for volume in site.volumes:
+        entry: dict[str, Any] = {"kind": volume.kind}
+        if volume.kind == "drbd" and volume.drbd is not None:
+            entry |= {
+                "minor": volume.minor,
+                "port": volume.port,
+                "device": volume.device,
+                "fstype": volume.drbd.fstype,
+                "size": volume.drbd.size,
+                "diskless": list(volume.diskless),
+            }
+        table[volume.name] = json.loads(json.dumps(entry))
+    return table

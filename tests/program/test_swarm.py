@@ -1,0 +1,522 @@
+"""Program tests of the Swarm component (components/swarm) under mocks, in preview and up mode.
+
+A small project (its own ``__main__.py``, ``services/``, a build context) instantiates :class:`Swarm` alone on
+provisioned hosts that are plain values, the way ``components/hive.py`` will wire it after the provisioner.
+Proven here: providers (TLS to the first hive and the repository server, no daemon check in preview,
+``depends_on`` the swarm/registry being ready), networks, image builds only where the stage builds (and the
+service runs the pushed digest), stage filtering, every service attribute reaching ``docker.Service`` in the
+engine's (camelCase) form, the default logging, DRBD volume steps (resource file on stdin, env, ordering: the
+format host after every other hive, growfs after it, services after their volumes), conntrack flushes only
+for UDP services, the component outputs, no secret in clear text, and every input valid against the SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.inventory.allocation import Allocations
+from components.inventory.services import parse_catalog
+from components.inventory.site import resolve_site
+from components.inventory.stage import ConfigValue, parse_stage
+from components.swarm import drbd_config
+from tests.harness import BaseMocks, assert_valid_inputs, is_unknown, run_program
+
+SERVICE = "docker:index/service:Service"
+IMAGE = "docker:index/image:Image"
+NETWORK = "docker:index/network:Network"
+COMMAND = "command:remote:Command"
+COPY = "command:remote:CopyToRemote"
+DOCKER_PROVIDER = "pulumi:providers:docker"
+FOUR = ["192.168.0.10", "192.168.0.11", "192.168.0.12", "192.168.0.13"]
+CONFIG: dict[str, Any] = {
+    "hive:name": "pdns",
+    "hive:provider": "prepared",
+    "hive:cidr": "192.168.0.0/24",
+    "hive:ip_address_list": FOUR,
+    "hive:ssh_private_key": "[secret]",
+    "hive:internal_cidr": "10.254.0.0/16",
+}
+CA_PEM = "-----BEGIN CERTIFICATE-----\nFAKECA\n-----END CERTIFICATE-----\n"
+CLIENT_CERT = "-----BEGIN CERTIFICATE-----\nFAKECLIENT\n-----END CERTIFICATE-----\n"
+CLIENT_KEY = "-----BEGIN PRIVATE KEY-----\nclient-key-secret-material\n-----END PRIVATE KEY-----\n"
+REGISTRY_PASSWORD = "registry-password-secret"
+SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nssh-key-secret-material\n-----END OPENSSH PRIVATE KEY-----\n"
+
+SERVICES: dict[str, Any] = {
+    "plugin": "hive_services",
+    "networks": {"front": {"ipam": {"config": [{"subnet": "10.200.0.0/24"}]}}},
+    "services": {
+        "db": {
+            "image": "mariadb:11.4",
+            "environment": {"MARIADB_DATABASE": "pdns"},
+            "volumes": [
+                {
+                    "source": "db_data",
+                    "target": "/var/lib/mysql",
+                    "drbd": {"fstype": "xfs", "size": "1G", "diskless": ["s-hive1"]},
+                }
+            ],
+            "healthcheck": {"test": ["CMD", "healthcheck.sh", "--connect"], "interval": "10s", "retries": 5},
+            "restart_config": {"condition": "any", "delay": "5s"},
+        },
+        "dns": {
+            "image": {"from": "powerdns/pdns-auth-49:4.9.4", "env": {"A": "1"}, "stop_signal": "SIGTERM"},
+            "command": ["--launch=gmysql"],
+            "ports": ["53:53/tcp", "53:53/udp", "8081"],
+            "mode": "global",
+            "placement": {"constraints": ["node.labels.hives == true"]},
+        },
+        "web": {
+            "image": {"context": "web", "args": {"V": "1.27"}},
+            "ports": [{"target": 80, "published": 8080, "protocol": "tcp", "mode": "host"}],
+            "replicas": 2,
+            "networks": ["front"],
+            "entrypoint": ["/entry.sh"],
+            "user": "nginx",
+            "working_dir": "/srv",
+            "dns": ["10.0.0.2"],
+            "hosts": {"api.example": "10.9.9.9"},
+            "labels": {"tier": "web"},
+            "logging": {"driver": "json-file", "options": {"max-size": "10m"}},
+            "placement": {"preferences": [{"spread": "node.labels.az"}], "max_replicas": 1},
+            "stop_grace_period": "20s",
+            "cap_add": ["NET_ADMIN"],
+            "cap_drop": ["MKNOD"],
+            "sysctls": {"net.core.somaxconn": "1024"},
+            "cpu_limit": 0.5,
+            "mem_limit": "256M",
+            "endpoint_mode": "vip",
+            "volumes": [
+                {"source": "certs", "target": "/certs", "driver": "local", "driver_opts": {"type": "tmpfs"}},
+                {"source": "/etc/localtime", "target": "/etc/localtime", "readonly": True},
+                {"target": "/tmp", "type": "tmpfs"},
+            ],
+        },
+        "pulled": {"image": {"from": "alpine:3.20", "pull_on": ["staging"], "pull_from": "alpine:3.20"}},
+        "prodonly": {"image": "busybox:1.36", "available_on": ["production"]},
+        "system": {"image": "debian:13", "standalone": True},
+    },
+}
+
+MAIN = '''
+"""Test program: the Swarm component alone, on provisioned hosts that are plain values."""
+from pathlib import Path
+
+import pulumi
+import pulumi_command as command
+
+from components.infra.types import ProvisionedHost
+from components.program_site import load_program_site
+from components.swarm import Swarm, SwarmArgs
+
+here = Path(__file__).resolve().parent
+program = load_program_site(here)
+site = program.site
+hosts = [
+    ProvisionedHost(
+        spec=h, public_ip=None, address=h.private_ip, ssh_port=22, machine=None,
+        machine_id=f"machine-{h.hostname}", mirrored_device_hint=None,
+    )
+    for h in site.hosts
+]
+swarm_ready = command.local.Command("swarm-ready", create="true")
+registry_ready = command.local.Command("registry-ready", create="true")
+drbd_ready = command.local.Command("drbd-ready", create="true")
+swarm = Swarm(
+    "swarm",
+    SwarmArgs(
+        program=program,
+        hosts=hosts,
+        ca_pem=CA,
+        client_cert_pem=CERT,
+        client_key_pem=pulumi.Output.secret(KEY),
+        registry_password=pulumi.Output.secret(PASSWORD),
+        ssh_private_key=pulumi.Output.secret(SSH),
+        swarm_ready=[swarm_ready],
+        registry_ready=[registry_ready],
+        drbd_ready=[drbd_ready],
+        project_dir=here,
+    ),
+)
+pulumi.export("services", swarm.services_output)
+pulumi.export("volumes", swarm.volumes_output)
+pulumi.export("registry", swarm.registry)
+'''
+
+
+def write_project(root: Path, services: dict[str, Any]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "Pulumi.yaml").write_text(yaml.safe_dump({"name": "hive", "runtime": "python"}))
+    (root / "services" / "web").mkdir(parents=True, exist_ok=True)
+    (root / "services" / "web" / "Dockerfile").write_text("ARG V\nFROM nginx:${V}\n")
+    (root / "services" / "site.yml").write_text(yaml.safe_dump(services, sort_keys=False))
+    constants = (
+        f"CA = {CA_PEM!r}\nCERT = {CLIENT_CERT!r}\nKEY = {CLIENT_KEY!r}\n"
+        f"PASSWORD = {REGISTRY_PASSWORD!r}\nSSH = {SSH_KEY!r}\n"
+    )
+    main = MAIN.replace('"""\nfrom pathlib', '"""\n' + constants + "from pathlib", 1)
+    (root / "__main__.py").write_text(textwrap.dedent(main))
+    return root
+
+
+def run(project: Path, preview: bool, stack: str = "staging", **config: Any):
+    return run_program(project, stack, {**CONFIG, **config}, preview=preview, mocks=BaseMocks())
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_project(tmp_path_factory.mktemp("swarm-project"), SERVICES)
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["up", "preview"])
+def both(project: Path, request: pytest.FixtureRequest):
+    return run(project, request.param)
+
+
+@pytest.fixture(scope="module")
+def up(project: Path):
+    return run(project, False)
+
+
+def expected_site(stack: str = "staging", **config: Any):
+    values = {**CONFIG, **config}
+    stage = parse_stage({k: ConfigValue(v, f"Pulumi.{stack}.yaml") for k, v in values.items()}, stack)
+    return resolve_site(stage, parse_catalog([("services/site.yml", SERVICES)]), Allocations.empty())
+
+
+def service(run_, name: str):
+    return run_.one(SERVICE, f"service-{name}")
+
+
+def named(run_, type_: str, prefix: str):
+    return sorted((r for r in run_.of_type(type_) if r.name.startswith(prefix)), key=lambda r: r.name)
+
+
+# --- the whole run --------------------------------------------------------------------------------------------
+
+
+def test_inputs_are_valid_against_the_sdk(both) -> None:
+    assert_valid_inputs(both)
+
+
+def strings(value: Any, path: str = ""):
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from strings(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from strings(item, f"{path}[{index}]")
+
+
+def test_no_secret_in_clear_text(both) -> None:
+    secrets = ("client-key-secret-material", REGISTRY_PASSWORD, "ssh-key-secret-material")
+    for r in both.resources:
+        for path, value in strings(r.inputs):
+            if any(secret in value for secret in secrets):
+                assert r.is_secret_input(path), f"a secret in plain input {r.name}.{path}"
+        for path, value in strings(r.outputs):
+            if any(secret in value for secret in secrets):
+                assert r.is_secret_output(path), f"a secret in plain output {r.name}.{path}"
+    for path, value in strings(both.outputs):
+        assert not any(secret in value for secret in secrets), path
+    for provider in both.of_type(DOCKER_PROVIDER):
+        assert provider.is_secret_input("keyMaterial")
+    for image in both.of_type(IMAGE):
+        assert image.is_secret_input("registry.password")
+    for svc in both.of_type(SERVICE):
+        if svc.input("auth") is not None:
+            assert svc.is_secret_input("auth.password")
+
+
+def test_resource_counts(both) -> None:
+    types = both.types
+    assert types[SERVICE] == 5, "db, dns, web, pulled, system: prodonly is not on staging"
+    assert types[IMAGE] == 2, "dns (generated Dockerfile) and web (context): pulled is pulled on staging"
+    assert types[NETWORK] == 2
+    assert types[DOCKER_PROVIDER] == 2
+    # drbd: volume + growfs per hive; conntrack: dns on every hive; copies: two scripts per hive
+    assert types[COMMAND] == 3 + 3 + 3
+    assert types[COPY] == 2 * 3
+    assert {r.type for r in both.components} >= {"hive:swarm:Swarm"}
+
+
+# --- providers -------------------------------------------------------------------------------------------------
+
+
+def test_providers(both) -> None:
+    swarm = both.one(DOCKER_PROVIDER, "swarm")
+    repository = both.one(DOCKER_PROVIDER, "repository")
+    assert swarm.input("host") == "tcp://192.168.0.10:2376"
+    assert repository.input("host") == "tcp://192.168.0.13:2376"
+    for provider, ready in ((swarm, "swarm-ready"), (repository, "registry-ready")):
+        assert provider.input("caMaterial") == CA_PEM and provider.input("certMaterial") == CLIENT_CERT
+        assert provider.input("keyMaterial") == CLIENT_KEY
+        # preview must never contact a host: the provider's daemon ping is off exactly then
+        assert provider.input("disableDockerDaemonCheck") in (both.preview, str(both.preview).lower())
+        assert provider.depends_on(both.one("command:local:Command", ready))
+    for svc in both.of_type(SERVICE):
+        assert svc.provider_urn == swarm.urn
+    for image in both.of_type(IMAGE):
+        assert image.provider_urn == repository.urn
+
+
+# --- networks and images ---------------------------------------------------------------------------------------
+
+
+def test_networks(both) -> None:
+    default = both.one(NETWORK, "network-hive_default_network")
+    assert default.inputs["name"] == "hive_default_network"
+    assert default.inputs["driver"] == "overlay" and default.inputs["attachable"] is True
+    assert default.inputs["ipamConfigs"] == [{"subnet": "10.254.0.0/18"}]
+    assert default.inputs["options"] == {"com.docker.network.driver.mtu": "1450"}
+    assert default.delete_before_replace is True
+    front = both.one(NETWORK, "network-front")
+    assert front.inputs["ipamConfigs"] == [{"subnet": "10.200.0.0/24"}]
+
+
+def test_images_build_on_the_repository_and_push(both, project: Path) -> None:
+    dns = both.one(IMAGE, "image-dns")
+    assert dns.inputs["imageName"] == "s-hive3.pdns:5000/image_dns:latest"
+    assert dns.inputs["build"] == {"context": ".hive/build/dns", "dockerfile": ".hive/build/dns/Dockerfile"}
+    assert (project / ".hive/build/dns/Dockerfile").read_text() == (
+        'FROM powerdns/pdns-auth-49:4.9.4\nENV A="1"\nSTOPSIGNAL SIGTERM\n'
+    )
+    assert dns.inputs["registry"] == {
+        "server": "s-hive3.pdns:5000",
+        "username": "hive",
+        "password": REGISTRY_PASSWORD,
+    }
+    web = both.one(IMAGE, "image-web")
+    assert web.inputs["build"] == {
+        "context": "services/web",
+        "dockerfile": "services/web/Dockerfile",
+        "args": {"V": "1.27"},
+    }
+    assert not web.inputs.get("buildOnPreview"), "preview never builds"
+
+
+def test_services_run_the_pushed_digest(both) -> None:
+    for name in ("dns", "web"):
+        image = both.one(IMAGE, f"image-{name}")
+        spec_image = service(both, name).input("taskSpec.containerSpec.image")
+        if both.preview:
+            assert is_unknown(spec_image)
+        else:
+            assert spec_image == image.outputs["repoDigest"]
+            assert spec_image.startswith(f"s-hive3.pdns:5000/image_{name}@sha256:")
+        assert service(both, name).input("auth") == {
+            "serverAddress": "s-hive3.pdns:5000",
+            "username": "hive",
+            "password": REGISTRY_PASSWORD,
+        }
+    assert service(both, "pulled").input("taskSpec.containerSpec.image") == "alpine:3.20"
+    assert service(both, "db").input("taskSpec.containerSpec.image") == "mariadb:11.4"
+    assert service(both, "db").input("auth") is None
+
+
+def test_stage_filtering(tmp_path: Path) -> None:
+    services = json.loads(json.dumps(SERVICES))
+    del services["services"]["db"]["volumes"][0]["drbd"]["diskless"]  # host names differ per stage
+    production = run(write_project(tmp_path, services), False, stack="production")
+    names = {r.inputs["name"] for r in production.of_type(SERVICE)}
+    assert names == {"db", "dns", "web", "pulled", "prodonly", "system"}
+    assert {r.name for r in production.of_type(IMAGE)} == {"image-dns", "image-web", "image-pulled"}
+    assert service(production, "prodonly").input("taskSpec.containerSpec.image") == "busybox:1.36"
+
+
+# --- services ------------------------------------------------------------------------------------------------
+
+
+def test_every_attribute_reaches_the_service(up) -> None:
+    web = service(up, "web")
+    network_id = {r.inputs["name"]: r.id for r in up.of_type(NETWORK)}
+    inputs = dict(web.inputs)
+    spec = inputs["taskSpec"]
+    container = spec["containerSpec"]
+    assert inputs["name"] == "web"
+    assert inputs["mode"] == {"replicated": {"replicas": 2}}
+    assert inputs["endpointSpec"] == {
+        "mode": "vip",
+        "ports": [{"targetPort": 80, "publishedPort": 8080, "protocol": "tcp", "publishMode": "host"}],
+    }
+    assert inputs["labels"] == [{"label": "HIVE_STANDALONE", "value": "False"}, {"label": "tier", "value": "web"}]
+    assert inputs["convergeConfig"] == {"delay": "7s", "timeout": "3m"}
+    assert container["hostname"] == "web"
+    assert container["commands"] == ["/entry.sh"]
+    assert container["user"] == "nginx" and container["dir"] == "/srv"
+    assert container["dnsConfig"] == {"nameservers": ["10.0.0.2"]}
+    assert {"host": "api.example", "ip": "10.9.9.9"} in container["hosts"]
+    assert {"host": "s-hive2.pdns", "ip": "192.168.0.12"} in container["hosts"]
+    assert {"host": "s-hive2", "ip": "192.168.0.12"} in container["hosts"]
+    assert container["stopGracePeriod"] == "20s"
+    assert container["capAdds"] == ["NET_ADMIN"] and container["capDrops"] == ["MKNOD"]
+    assert container["sysctl"] == {"net.core.somaxconn": "1024"}
+    assert container["mounts"] == [
+        {
+            "type": "volume",
+            "target": "/certs",
+            "source": "certs",
+            "volumeOptions": {"driverName": "local", "driverOptions": {"type": "tmpfs"}},
+        },
+        {"type": "bind", "target": "/etc/localtime", "source": "/etc/localtime", "readOnly": True},
+        {"type": "tmpfs", "target": "/tmp"},
+    ]
+    assert spec["logDriver"] == {"name": "json-file", "options": {"max-size": "10m"}}
+    assert spec["networksAdvanceds"] == [{"id": network_id["front"]}]
+    assert spec["placement"] == {"prefs": ["spread=node.labels.az"], "maxReplicas": 1}
+    assert spec["resources"] == {"limits": {"nanoCpus": 500_000_000, "memoryBytes": 256 << 20}}
+    assert web.delete_before_replace is True
+
+    dns = service(up, "dns")
+    assert dns.inputs["mode"] == {"global": True}
+    assert dns.input("taskSpec.containerSpec.args") == ["--launch=gmysql"]
+    assert dns.input("taskSpec.placement") == {"constraints": ["node.labels.hives == true"]}
+    ports = dns.input("endpointSpec.ports")
+    assert [(p["publishedPort"], p["protocol"]) for p in ports] == [(53, "tcp"), (53, "udp"), (61001, "tcp")]
+    assert dns.input("taskSpec.networksAdvanceds") == [
+        {"id": network_id["hive_default_network"]},
+        {"id": network_id["front"]},
+    ]
+
+    db = service(up, "db")
+    assert db.input("taskSpec.containerSpec.healthcheck") == {
+        "tests": ["CMD", "healthcheck.sh", "--connect"],
+        "interval": "10s",
+        "retries": 5,
+    }
+    assert db.input("taskSpec.restartPolicy") == {"condition": "any", "delay": "5s"}
+    assert db.ignore_changes == ["taskSpec.restartPolicy.window"]
+
+    system = service(up, "system")
+    assert {"label": "HIVE_STANDALONE", "value": "True"} in system.inputs["labels"]
+    assert [m["target"] for m in system.input("taskSpec.containerSpec.mounts")] == ["/run", "/tmp", "/sys/fs/cgroup"]
+
+
+def test_default_logging(both) -> None:
+    for name in ("db", "dns", "pulled", "system"):
+        assert service(both, name).input("taskSpec.logDriver") == {
+            "name": "syslog",
+            "options": {"syslog-address": "udp://192.168.0.13:10514", "syslog-facility": "local0", "tag": name},
+        }
+
+
+# --- DRBD -------------------------------------------------------------------------------------------------------
+
+
+def test_drbd_volume_steps(both) -> None:
+    site = expected_site()
+    volume = drbd_config.volume_named(site, "db_data")
+    steps = named(both, COMMAND, "drbd-volume-db_data-")
+    assert [s.name for s in steps] == [f"drbd-volume-db_data-s-hive{i}" for i in range(3)]
+    by_host = {s.name.rsplit("-", 1)[-1]: s for s in steps}
+    for host, step in by_host.items():
+        assert step.inputs["stdin"] == drbd_config.render_resource(site, volume)
+        create = step.inputs["create"]
+        assert create.startswith("sudo env HIVE_DISKLESS=")
+        assert create.endswith(" bash /home/admin/.hive/hostsetup/drbd-volume.sh")
+        assert "HIVE_MINOR=1 " in create and f"HIVE_SIZE={1 << 30} " in create and "HIVE_VOLUME=db_data" in create
+        assert ("HIVE_FORMAT=1" in create) == (host == "hive0")
+        assert ("HIVE_DISKLESS=1" in create) == (host == "hive1")
+        assert step.inputs["triggers"][0] == f"machine-s-{host}"
+        assert step.depends_on(both.one("command:local:Command", "drbd-ready"))
+        assert step.depends_on(both.one(COPY, f"copy-drbd-volume-s-{host}"))
+        assert step.is_secret_input("connection")
+    formatter = by_host["hive0"]
+    assert formatter.depends_on(by_host["hive1"]) and formatter.depends_on(by_host["hive2"])
+    assert not by_host["hive1"].depends_on(by_host["hive2"]) and not by_host["hive2"].depends_on(by_host["hive1"])
+    grows = named(both, COMMAND, "drbd-growfs-db_data-")
+    assert len(grows) == 3
+    for grow in grows:
+        assert grow.depends_on(formatter)
+        assert grow.inputs["create"].endswith(" bash /home/admin/.hive/hostsetup/drbd-growfs.sh")
+        assert grow.inputs["triggers"][3] == str(1 << 30)
+    db = service(both, "db")
+    for step in [*steps, *grows]:
+        assert db.depends_on(step)
+    assert not service(both, "dns").depends_on(formatter)
+    assert db.input("taskSpec.containerSpec.mounts") == [
+        {
+            "type": "volume",
+            "target": "/var/lib/mysql",
+            "source": "db_data",
+            "volumeOptions": {"driverName": "local", "driverOptions": {"type": "xfs", "device": "/dev/drbd1"}},
+        }
+    ]
+
+
+def test_scripts_are_shipped(both) -> None:
+    root = Path(__file__).resolve().parents[2]
+    copies = named(both, COPY, "copy-drbd-volume-")
+    assert [c.name for c in copies] == [f"copy-drbd-volume-s-hive{i}" for i in range(3)]
+    for copy in copies:
+        assert copy.inputs["remotePath"] == "/home/admin/.hive/hostsetup/drbd-volume.sh"
+        assert copy.inputs["source"].text == (root / "hostsetup/drbd-volume.sh").read_text()
+
+
+def test_drbd_minor_comes_from_the_previous_allocation(project: Path) -> None:
+    mocks = BaseMocks(stack_outputs={"staging": {"allocations": {"ports": {}, "drbd_minors": {"db_data": 9}}}})
+    result = run_program(project, "staging", CONFIG, preview=False, mocks=mocks)
+    step = result.one(COMMAND, "drbd-volume-db_data-s-hive0")
+    assert "HIVE_MINOR=9 " in step.inputs["create"] and "device minor 9;" in step.inputs["stdin"]
+    mounts = service(result, "db").input("taskSpec.containerSpec.mounts")
+    assert mounts[0]["volumeOptions"]["driverOptions"]["device"] == "/dev/drbd9"
+
+
+def test_local_provider_has_no_drbd(tmp_path: Path) -> None:
+    project = write_project(tmp_path, SERVICES)
+    config = {k: v for k, v in CONFIG.items() if k not in ("hive:ip_address_list", "hive:ssh_private_key")}
+    result = run_program(project, "staging", {**config, "hive:provider": "local"}, preview=False, mocks=BaseMocks())
+    assert not named(result, COMMAND, "drbd-") and not result.of_type(COPY)
+    mounts = service(result, "db").input("taskSpec.containerSpec.mounts")
+    assert mounts == [{"type": "volume", "target": "/var/lib/mysql", "source": "db_data"}]
+    assert any("DRBD cannot run inside the local provider" in w for w in result.warnings)
+
+
+# --- UDP conntrack --------------------------------------------------------------------------------------------
+
+
+def test_conntrack_flush_only_for_udp_services(both) -> None:
+    flushes = named(both, COMMAND, "conntrack-")
+    assert [f.name for f in flushes] == [f"conntrack-dns-s-hive{i}" for i in range(3)]
+    dns = service(both, "dns")
+    for flush in flushes:
+        assert flush.depends_on(dns)
+        assert flush.inputs["create"].startswith("for port in 53; do ")
+        assert "sudo conntrack -D -p udp --dport" in flush.inputs["create"]
+        triggers = flush.inputs["triggers"]
+        if both.preview:
+            assert all(is_unknown(t) for t in triggers)
+        else:
+            assert triggers[0] == dns.id and len(triggers[1]) == 64
+
+
+# --- outputs ------------------------------------------------------------------------------------------------------
+
+
+def test_outputs(up) -> None:
+    assert up.outputs["registry"] == "s-hive3.pdns:5000"
+    assert up.outputs["services"]["dns"] == [
+        {"published": 53, "target": 53, "protocol": "tcp", "mode": "ingress"},
+        {"published": 53, "target": 53, "protocol": "udp", "mode": "ingress"},
+        {"published": 61001, "target": 8081, "protocol": "tcp", "mode": "ingress"},
+    ]
+    assert up.outputs["volumes"]["db_data"] == {
+        "kind": "drbd",
+        "minor": 1,
+        "port": 7001,
+        "device": "/dev/drbd1",
+        "fstype": "xfs",
+        "size": "1G",
+        "diskless": ["s-hive1.pdns"],
+    }
+    assert up.outputs["volumes"]["certs"] == {"kind": "driver"}
+    component = up.one("hive:swarm:Swarm", "swarm")
+    assert json.loads(json.dumps(component.registered_outputs))["registry"] == "s-hive3.pdns:5000"
