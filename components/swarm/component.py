@@ -205,7 +205,7 @@ class Swarm(pulumi.ComponentResource):
                 connection=self._connection(host),
                 source=pulumi.StringAsset(text),
                 remote_path=remote_path(user, script),
-                triggers=[host.machine_id, _sha256(text), _file_sha256(LIB)],
+                triggers=[host.identity, _sha256(text), _file_sha256(LIB)],
                 opts=self._host_opts(host, self._args.drbd_ready),
             )
         return copies
@@ -234,7 +234,7 @@ class Swarm(pulumi.ComponentResource):
 
     def _script_triggers(self, host: ProvisionedHost, script: str) -> list[pulumi.Input[str]]:
         """A replaced machine, or an edit of the script or of lib.sh, runs the step again."""
-        return [host.machine_id, _file_sha256(script), _file_sha256(LIB)]
+        return [host.identity, _file_sha256(script), _file_sha256(LIB)]
 
     def _volume_step(self, name: str, spec: Host, waits: Sequence[pulumi.Resource]) -> command.remote.Command:
         user = self._site.stage.ssh_user

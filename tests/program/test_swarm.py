@@ -425,7 +425,7 @@ def test_drbd_volume_steps(both) -> None:
         assert "HIVE_MINOR=1 " in create and f"HIVE_SIZE={1 << 30} " in create and "HIVE_VOLUME=db_data" in create
         assert ("HIVE_FORMAT=1" in create) == (host == "hive0")
         assert ("HIVE_DISKLESS=1" in create) == (host == "hive1")
-        assert step.inputs["triggers"][0] == f"machine-s-{host}"
+        assert step.inputs["triggers"][0] == f"machine-s-{host}#generation-0"
         assert step.depends_on(both.one("command:local:Command", "drbd-ready"))
         assert step.depends_on(both.one(COPY, f"copy-drbd-volume-s-{host}"))
         assert step.is_secret_input("connection")
