@@ -86,6 +86,7 @@ class Reach:
 
     address: str
     ssh_port: int
+    docker_port: int
     published: tuple[tuple[int, int], ...]  # (container port, loopback port) pairs to publish
 
     @property
@@ -97,9 +98,10 @@ class Reach:
 def reach(host: Host, system: str) -> Reach:
     """Direct on Linux (the engine's bridge is routed here), loopback-published ports elsewhere."""
     if system == "Linux":
-        return Reach(host.private_ip, SSH_PORT, ())
+        return Reach(host.private_ip, SSH_PORT, DOCKER_API_PORT, ())
     ssh = LOOPBACK_SSH_PORT_BASE + host.index
-    return Reach(LOOPBACK, ssh, ((SSH_PORT, ssh), (DOCKER_API_PORT, LOOPBACK_DOCKER_PORT_BASE + host.index)))
+    api = LOOPBACK_DOCKER_PORT_BASE + host.index
+    return Reach(LOOPBACK, ssh, api, ((SSH_PORT, ssh), (DOCKER_API_PORT, api)))
 
 
 def image_name(site: Site) -> str:
@@ -255,6 +257,7 @@ class LocalHosts(pulumi.ComponentResource):
             public_ip=None if where.public_ip is None else pulumi.Output.from_input(where.public_ip),
             address=where.address,
             ssh_port=where.ssh_port,
+            docker_port=where.docker_port,
             machine=container,
             machine_id=container.id,
             mirrored_device_hint=None,

@@ -34,6 +34,7 @@ class ProvisionedHost:
     machine: pulumi.Resource | None
     machine_id: pulumi.Input[str]
     mirrored_device_hint: str | None
+    docker_port: pulumi.Input[int] = 2376  # the docker API (mutual TLS) as the program reaches it at ``address``
 
     @property
     def identity(self) -> pulumi.Output[str]:

@@ -30,7 +30,6 @@ from components.swarm.images import ImagePlan, image_plans, missing_context, reg
 from components.swarm.networks import network_plans
 from components.swarm.service_spec import REGISTRY_USER, RegistryAuth, ServiceRefs, service_inputs, udp_ports
 
-DOCKER_TLS_PORT = 2376
 HOSTSETUP_DIR = Path(__file__).resolve().parents[2] / "hostsetup"
 VOLUME_STEP_TIMEOUT = "30m"  # an initial full resync of a large volume runs inside the format step
 
@@ -139,7 +138,9 @@ class Swarm(pulumi.ComponentResource):
         host = self._host(spec)
         return docker.Provider(
             name,
-            host=pulumi.Output.concat("tcp://", host.address, f":{DOCKER_TLS_PORT}"),
+            host=pulumi.Output.concat(
+                "tcp://", host.address, ":", pulumi.Output.from_input(host.docker_port).apply(str)
+            ),
             ca_material=self._args.ca_pem,
             cert_material=self._args.client_cert_pem,
             key_material=pulumi.Output.secret(self._args.client_key_pem),

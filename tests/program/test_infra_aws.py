@@ -382,14 +382,19 @@ def test_the_sample_staging_stack_builds():
         assert_valid_inputs(program)
 
 
-def test_addresses_without_zonal_subnets_are_refused():
-    """ip_address_list without subnets puts every host into one subnet, which on AWS is in one zone."""
+def test_fixed_addresses_without_subnets_land_in_the_zonal_quarter_they_fall_into():
+    """ip_address_list without subnets: the derived zonal subnets still hold them, each host in its quarter's
+    zone — here all in the first quarter, so one zone, which is warned about."""
     config = {
         **CONFIGS["aws"]["staging"],
+        "hive:cidr": "10.1.0.0/24",
         "hive:ip_address_list": ["10.1.0.10", "10.1.0.11", "10.1.0.12"],
     }
-    with pytest.raises(Exception, match="an AWS subnet lives in one zone"):
-        run("staging", config, preview=True)
+    config.pop("hive:subnets", None)
+    program = run("staging", config, preview=True)
+    zones = {r.input("availabilityZone") for r in program.of_type("aws:ec2/instance:Instance")}
+    assert zones == {"ap-northeast-1a"}
+    assert any("the hives share availability zones" in w for w in program.warnings)
 
 
 def test_hives_in_one_zone_are_warned_about():

@@ -73,7 +73,7 @@ def test_one_container_per_host_on_one_network(program):
     (network,) = of_local(program, NETWORK)
     assert network.inputs["name"] == f"p-{site.stage.name}-net"
     assert network.inputs["driver"] == "bridge"
-    assert network.inputs["ipamConfigs"] == [{"subnet": "192.168.56.0/24", "gateway": "192.168.56.1"}]
+    assert network.inputs["ipamConfigs"] == [{"subnet": "10.199.56.0/24", "gateway": "10.199.56.1"}]
     assert network.delete_before_replace
     for host in site.hosts:
         c = containers[host.hostname]
@@ -179,7 +179,7 @@ def test_on_linux_hosts_are_reached_at_their_private_address(program):
     if not program.preview:
         hosts = hosts_of(program)
         assert connections(program) == {name: (h.private_ip, 22) for name, h in hosts.items()}
-        assert "HostName 192.168.56.4\n  Port 22\n" in program.outputs["ssh_config"]
+        assert "HostName 10.199.56.4\n  Port 22\n" in program.outputs["ssh_config"]
 
 
 @functools.cache
@@ -208,12 +208,15 @@ def test_on_docker_desktop_ssh_and_docker_api_are_published_on_loopback(preview)
         config = program.outputs["ssh_config"]
         for h in hosts.values():
             assert f"Host {h.fqdn} {h.hostname}\n  HostName 127.0.0.1\n  Port {22200 + h.index}\n" in config
+        (swarm,) = [p for p in program.of_type("pulumi:providers:docker") if p.name == "swarm"]
+        first = next(h for h in hosts.values() if h.first_hive)
+        assert swarm.inputs["host"] == f"tcp://127.0.0.1:{23760 + first.index}"
     assert_valid_inputs(program)
 
 
 def test_reach_is_chosen_by_the_platform():
     host = expected_site(local_run(False)).hosts[2]
-    assert local.reach(host, "Linux") == local.Reach(host.private_ip, 22, ())
+    assert local.reach(host, "Linux") == local.Reach(host.private_ip, 22, 2376, ())
     assert local.reach(host, "Linux").public_ip is None
     for system in ("Darwin", "Windows"):
         where = local.reach(host, system)

@@ -235,6 +235,9 @@ echo '{user} ALL=(ALL) NOPASSWD:ALL' > /etc/sudoers.d/{user}
 chmod 440 /etc/sudoers.d/{user}
 rm -f /etc/ssh/ssh_host_*
 for unit in {masked}; do ln -sf /dev/null "/etc/systemd/system/$unit"; done
+# /proc/sys is writable in a host (the nested dockerd needs it): the vendor sysctl files would set host-wide
+# parameters (kernel.core_pattern, pid_max) of the machine running the lab. Mask them.
+for f in /usr/lib/sysctl.d/*.conf; do ln -sf /dev/null "/etc/sysctl.d/${{f##*/}}"; done
 : > /etc/machine-id
 rm -f /var/lib/dbus/machine-id
 echo debian > /etc/hostname
