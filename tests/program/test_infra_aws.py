@@ -126,12 +126,12 @@ def test_resource_counts(program, site):
 
 
 def test_sample_counts_are_what_an_operator_expects():
-    """Spelled out once: staging = 3 hosts all mirrored; the sample catalog publishes tcp 53, 80, 443 and udp 53."""
+    """Spelled out once: staging = 3 hosts all mirrored; the sample catalog publishes tcp 53, 80 and udp 53."""
     program = cached_run("aws", "staging", False)
     assert len(program.of_type("aws:ec2/instance:Instance")) == 3
     assert len(program.of_type("aws:ebs/volume:Volume")) == 3
-    # internal + 22 and 2376 from two admin CIDRs + tcp 53, 80, 443 + udp 53
-    assert len(program.of_type(SG_INGRESS)) == 1 + 2 * 2 + 3 + 1
+    # internal + 22 and 2376 from two admin CIDRs + tcp 53, 80 + udp 53
+    assert len(program.of_type(SG_INGRESS)) == 1 + 2 * 2 + 2 + 1
 
 
 # -- placement and addresses ---------------------------------------------------------------------------------
@@ -305,7 +305,7 @@ def test_security_group_carries_the_policy(program, site):
     admin = {(r.inputs["cidrIpv4"], r.inputs["fromPort"]) for r in rules if r.name.startswith("hosts-admin")}
     assert admin == {(c, p) for c in site.stage.admin_cidrs for p in (22, 2376)}
     published = {(r.inputs["ipProtocol"], r.inputs["fromPort"]) for r in rules if r.name.startswith("hosts-published")}
-    assert published == {("tcp", 53), ("tcp", 80), ("tcp", 443), ("udp", 53)}
+    assert published == {("tcp", 53), ("tcp", 80), ("udp", 53)}
     assert all(r.depends_on(group) for r in rules)
     egress = program.one(SG_EGRESS)
     assert egress.inputs["ipProtocol"] == "-1" and egress.inputs["cidrIpv4"] == "0.0.0.0/0"

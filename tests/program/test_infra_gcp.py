@@ -221,7 +221,7 @@ def test_firewall_rules_carry_the_policy_for_the_hosts_only(program, site):
     admin = rules["fw-admin-tcp"].inputs
     assert admin["sourceRanges"] == list(site.stage.admin_cidrs)
     assert admin["allows"] == [{"protocol": "tcp", "ports": ["22", "2376"]}]
-    assert rules["fw-published-tcp"].inputs["allows"] == [{"protocol": "tcp", "ports": ["53", "80", "443"]}]
+    assert rules["fw-published-tcp"].inputs["allows"] == [{"protocol": "tcp", "ports": ["53", "80"]}]
     assert rules["fw-published-udp"].inputs["allows"] == [{"protocol": "udp", "ports": ["53"]}]
     machine_tags = {tag for m in GCP.machines(program).values() for tag in m.inputs["tags"]}
     for rule in rules.values():
