@@ -1,4 +1,4 @@
-"""The host step catalogue (CONTRACTS.md "hostsetup step scripts"). Pure: no Pulumi.
+"""The host step catalogue (hostsetup/README.md "hostsetup step scripts"). Pure: no Pulumi.
 
 For a :class:`~components.inventory.site.Site` it answers: which steps run on which host, in which order,
 with which environment, which secret each one reads on stdin, what each waits for (on its own host and on
@@ -48,7 +48,7 @@ SWARM_PORT = 2377
 
 
 class Stdin(enum.Enum):
-    """The secret a step reads on stdin (CONTRACTS.md). Secrets never go on the command line."""
+    """The secret a step reads on stdin (hostsetup/README.md). Secrets never go on the command line."""
 
     TLS = "tls"  # the host key PEM, the host certificate PEM, the CA certificate PEM, in this order
     JOIN_TOKEN = "join_token"  # the manager join token (swarm-init's stdout on the first hive)

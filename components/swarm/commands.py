@@ -1,6 +1,6 @@
 """Command lines the swarm layer runs on hosts over SSH. Pure.
 
-The DRBD steps follow the hostsetup contract (CONTRACTS.md): ``sudo env HIVE_…=… bash
+The DRBD steps follow the hostsetup contract (hostsetup/README.md): ``sudo env HIVE_…=… bash
 ~/.hive/hostsetup/<step>.sh``, the environment sorted by name so the text is stable, root without sudo.
 """
 

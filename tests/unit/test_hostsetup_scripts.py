@@ -93,7 +93,7 @@ def test_no_secret_on_a_command_line(path: Path) -> None:
 
 def contract_rows() -> dict[str, str]:
     rows: dict[str, str] = {}
-    for line in (ROOT / "CONTRACTS.md").read_text().splitlines():
+    for line in (ROOT / "hostsetup" / "README.md").read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) >= 4 and cells[0] in EXPECTED_STEPS:
             rows[cells[0]] = cells[2]
@@ -103,12 +103,12 @@ def contract_rows() -> dict[str, str]:
 @pytest.mark.parametrize("path", STEPS, ids=lambda p: p.name)
 def test_env_matches_contract(path: Path) -> None:
     rows = contract_rows()
-    assert path.stem in rows, f"{path.stem} is missing from the CONTRACTS.md table"
+    assert path.stem in rows, f"{path.stem} is missing from the hostsetup/README.md table"
     used = set(re.findall(r"\bHIVE_[A-Z_]+\b", path.read_text())) - INTERNAL_ENV
     if "ensure_gwbridge" in path.read_text():
         used.add("HIVE_GWBRIDGE_SUBNET")
     documented = set(re.findall(r"\bHIVE_[A-Z_]+\b", rows[path.stem]))
-    assert used <= documented, f"{path.stem} uses {sorted(used - documented)} not in CONTRACTS.md"
+    assert used <= documented, f"{path.stem} uses {sorted(used - documented)} not in hostsetup/README.md"
 
 
 def test_require_env_exits_2(tmp_path: Path) -> None:
