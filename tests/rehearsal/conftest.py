@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.rehearsal import lab as hivelab
+from tests.rehearsal.site import RehearsalSite
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -69,6 +70,34 @@ def lab(lab_engine: Any, host_image: str, request: pytest.FixtureRequest) -> Ite
             print(f"keeping lab {created.name} (HIVE_REHEARSAL_KEEP): network {created.cidr}")
             continue
         created.close()
+
+
+@pytest.fixture(scope="module")
+def rehearsal_site(
+    lab_engine: Any, host_image: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[RehearsalSite]:
+    """A provisioned site, once per test module: four bare hosts and an outsider started, then the real program
+    run against them (``RehearsalSite.up``). A failing ``up`` fails every test that uses it, with the program's
+    error. HIVE_REHEARSAL_KEEP=1 keeps the lab of a module with failures (the next session removes it)."""
+    failed_before = request.session.testsfailed
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:16]
+    created = hivelab.Lab(f"hr{os.getpid():x}-{module}", client=lab_engine, image=host_image)
+
+    def finish(failed: bool) -> None:
+        if failed and os.environ.get("HIVE_REHEARSAL_KEEP"):
+            print(f"keeping lab {created.name} (HIVE_REHEARSAL_KEEP): network {created.cidr}")
+        else:
+            created.close()
+
+    try:
+        site = RehearsalSite(created, tmp_path_factory.mktemp("rehearsal-state"))
+        site.start()
+        site.up()
+    except BaseException:
+        finish(failed=True)
+        raise
+    yield site
+    finish(failed=request.session.testsfailed > failed_before)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
