@@ -291,10 +291,17 @@ swarm_join_api() {
 # remove_stale_nodes — on a manager: remove node entries with this host's name and another node ID that are
 # down (left behind by a replaced machine), demoting them first so the managers' quorum counts live nodes only.
 remove_stale_nodes() {
-    local self_id self_host nodes id host status manager_status
+    local self_id self_host nodes id host status manager_status i
     self_id=$(docker info -f '{{.Swarm.NodeID}}')
     self_host=$(docker node inspect -f '{{.Description.Hostname}}' self)
-    nodes=$(docker node ls --format '{{.ID}}|{{.Hostname}}|{{.Status}}|{{.ManagerStatus}}')
+    # The swarm marks a dead machine Down only after its heartbeat period: wait for that (bounded) rather than
+    # leave the entry to the next run.
+    for ((i = 0; i < 30; i++)); do
+        nodes=$(docker node ls --format '{{.ID}}|{{.Hostname}}|{{.Status}}|{{.ManagerStatus}}')
+        grep -q "|$self_host|" <<<"$(grep -v "^$self_id|" <<<"$nodes" | grep -v '|Down|')" || break
+        ((i > 0)) || log "waiting for the swarm to see the previous $self_host as down"
+        sleep 2
+    done
     while IFS='|' read -r id host status manager_status; do
         [[ -n $id && $id != "$self_id" && $host == "$self_host" && $status == Down ]] || continue
         if [[ -n $manager_status ]]; then
