@@ -1,0 +1,88 @@
+"""The README's commands and the CI workflows, as an operator meets them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HIVE = ROOT / "hive"
+
+
+def bare_path(tmp_path: Path) -> str:
+    """A PATH with the basic tools but no pulumi (and no docker)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "env", "dirname", "readlink", "grep", "sed", "cat", "head", "base64", "mkdir", "python3"):
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    return str(bin_dir)
+
+
+def run_hive(*args: str, path: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PULUMI_")}
+    env["PATH"] = path
+    return subprocess.run([str(HIVE), *args], capture_output=True, text=True, env=env, timeout=60, check=False)
+
+
+def test_run_command_without_pulumi_cli_says_what_to_install(tmp_path):
+    result = run_hive("up", path=bare_path(tmp_path))
+    assert result.returncode != 0
+    assert "the Pulumi CLI is not installed" in result.stderr
+    assert "curl -fsSL https://get.pulumi.com | sh" in result.stderr
+    assert result.stdout == ""
+
+
+def test_preview_and_destroy_need_the_cli_too(tmp_path):
+    path = bare_path(tmp_path)
+    for verb in ("preview", "destroy"):
+        result = run_hive(verb, "-s", "staging", path=path)
+        assert result.returncode != 0 and "Pulumi CLI is not installed" in result.stderr
+
+
+def test_private_stage_without_docker_says_what_to_install(tmp_path):
+    path = bare_path(tmp_path)
+    fake_pulumi = Path(path) / "pulumi"
+    fake_pulumi.write_text("#!/bin/sh\nexit 0\n")
+    fake_pulumi.chmod(0o755)
+    result = run_hive("up", path=path)
+    assert result.returncode != 0
+    assert "runs on this machine's Docker engine, and none answers" in result.stderr
+    assert "apt-get install docker.io" in result.stderr
+
+
+def test_unknown_command_is_one_clear_line(tmp_path):
+    result = run_hive("deploy", path=bare_path(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == "hive: unknown command 'deploy' (try ./hive help)"
+
+
+def test_help_lists_the_commands(tmp_path):
+    result = run_hive("help", path=bare_path(tmp_path))
+    assert result.returncode == 0
+    for command in ("up", "preview|destroy", "test", "ssh", "inventory|list-hosts"):
+        assert f"./hive {command}" in result.stdout
+
+
+def test_preview_workflow_runs_pulumi_preview_for_both_cloud_stages():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
+    assert "pull_request" in workflow[True]  # YAML 1.1 reads the key `on` as True
+    job = workflow["jobs"]["preview"]
+    assert job["strategy"]["matrix"]["stack"] == ["staging", "production"]
+    (action,) = [s for s in job["steps"] if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert action["with"]["command"] == "preview"
+    assert action["with"]["comment-on-pr"] is True
+    assert workflow["permissions"]["pull-requests"] == "write"
+
+
+def test_test_workflow_runs_the_readme_test_command():
+    workflow = yaml.safe_load((ROOT / ".github/workflows/test.yml").read_text())
+    commands = " ".join(s.get("run", "") for s in workflow["jobs"]["test"]["steps"])
+    assert ".ci/run" in commands
+    assert "./hive test" in (ROOT / ".ci/run").read_text()
+    assert "./hive test" in (ROOT / "README.md").read_text()
