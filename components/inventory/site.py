@@ -110,7 +110,7 @@ class Site:
                 }
                 for s in self.catalog.services
             ],
-            "volumes": [_volume_json(v) for v in self.volumes],
+            "volumes": [volume_json(v) for v in self.volumes],
             "allocations": self.allocations.as_dict(),
             "warnings": list(self.warnings),
         }
@@ -120,7 +120,8 @@ def _mount_json(mount: Mount) -> dict[str, Any]:
     return {"source": mount.source, "target": mount.target, "type": mount.type, "readonly": mount.readonly}
 
 
-def _volume_json(volume: Volume) -> dict[str, Any]:
+def volume_json(volume: Volume) -> dict[str, Any]:
+    """A volume as the inventory document and the ``volumes`` stack output show it."""
     data: dict[str, Any] = {"name": volume.name, "kind": volume.kind}
     if volume.drbd is not None and volume.minor is not None:
         data["drbd"] = {

@@ -8,7 +8,6 @@ because it depends on this stack's previous outputs. No resource is created insi
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -334,27 +333,10 @@ class Swarm(pulumi.ComponentResource):
 
 
 def _published_ports(site: Site) -> dict[str, list[dict[str, Any]]]:
-    return {
-        s.name: [
-            {"published": site.published_port(s, i), "target": p.target, "protocol": p.protocol, "mode": p.mode}
-            for i, p in enumerate(s.ports)
-        ]
-        for s in site.catalog.services
-    }
+    """``services`` output: service name → its ports, as the inventory document shows them."""
+    return {s["name"]: s["ports"] for s in site.to_json()["services"]}
 
 
 def _volume_table(site: Site) -> dict[str, dict[str, Any]]:
-    table: dict[str, dict[str, Any]] = {}
-    for volume in site.volumes:
-        entry: dict[str, Any] = {"kind": volume.kind}
-        if volume.kind == "drbd" and volume.drbd is not None:
-            entry |= {
-                "minor": volume.minor,
-                "port": volume.port,
-                "device": volume.device,
-                "fstype": volume.drbd.fstype,
-                "size": volume.drbd.size,
-                "diskless": list(volume.diskless),
-            }
-        table[volume.name] = json.loads(json.dumps(entry))
-    return table
+    """``volumes`` output: volume name → kind and, for DRBD, minor, port, device, fstype, size, diskless."""
+    return {v["name"]: {k: value for k, value in v.items() if k != "name"} for v in site.to_json()["volumes"]}

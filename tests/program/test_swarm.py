@@ -510,13 +510,15 @@ def test_outputs(up) -> None:
     ]
     assert up.outputs["volumes"]["db_data"] == {
         "kind": "drbd",
-        "minor": 1,
-        "port": 7001,
-        "device": "/dev/drbd1",
-        "fstype": "xfs",
-        "size": "1G",
-        "diskless": ["s-hive1.pdns"],
+        "drbd": {
+            "minor": 1,
+            "port": 7001,
+            "device": "/dev/drbd1",
+            "fstype": "xfs",
+            "size": "1G",
+            "diskless": ["s-hive1.pdns"],
+        },
     }
-    assert up.outputs["volumes"]["certs"] == {"kind": "driver"}
+    assert up.outputs["volumes"]["certs"] == {"kind": "driver", "driver": "local", "driver_opts": {"type": "tmpfs"}}
     component = up.one("hive:swarm:Swarm", "swarm")
     assert json.loads(json.dumps(component.registered_outputs))["registry"] == "s-hive3.pdns:5000"

@@ -56,6 +56,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from components.infra.local_caps import PROC_STATUS, bounding_set, capability_names
+
 try:  # the SDKs come from requirements-dev.txt; without them the lab is "unavailable", not an import error
     import docker
     import docker.errors
@@ -113,16 +115,6 @@ OWNER_LABEL = "hive-rehearsal.owner"
 CACHE_DIR = Path(os.environ.get("HIVE_REHEARSAL_CACHE", "/var/cache/hive-rehearsal"))
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SSH_READY_TIMEOUT = 120.0
-
-# Capability names by bit number (linux/capability.h), as Docker spells them without the CAP_ prefix.
-CAPABILITY_NAMES = (
-    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
-    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
-    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
-    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
-    "CHECKPOINT_RESTORE",
-)  # fmt: skip
 
 
 class LabUnavailable(RuntimeError):
@@ -605,11 +597,7 @@ def free_subnet(client: Any, base: str = "10.231.0.0/16", prefix: int = 24, seed
 
 def _capabilities() -> list[str]:
     """Every capability the bounding set of this process allows (what --privileged would want to grant)."""
-    bnd = 0
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("CapBnd:"):
-            bnd = int(line.split()[1], 16)
-    return [name for bit, name in enumerate(CAPABILITY_NAMES) if bnd >> bit & 1]
+    return capability_names(bounding_set(PROC_STATUS.read_text()) or 0)
 
 
 _accepted_caps: list[str] | None = None
