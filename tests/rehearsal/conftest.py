@@ -15,6 +15,7 @@ import pytest
 
 from tests.rehearsal import lab as hivelab
 from tests.rehearsal.site import RehearsalSite
+from tests.rehearsal.swarm_engine import SwarmSite
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -91,6 +92,70 @@ def rehearsal_site(
 
     try:
         site = RehearsalSite(created, tmp_path_factory.mktemp("rehearsal-state"))
+        site.start()
+        site.up()
+    except BaseException:
+        finish(failed=True)
+        raise
+    yield site
+    finish(failed=request.session.testsfailed > failed_before)
+
+
+@pytest.fixture(scope="module")
+def swarm_project(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Any:
+    """A copy of the project whose services/ is the test module's ``SERVICES`` catalog (a dict) plus its
+    ``SERVICE_FILES`` (``{"web/Dockerfile": text}``); components/ and hostsetup/ are symlinks to this checkout."""
+    import shutil
+
+    import yaml
+
+    from tests.rehearsal.site import PROJECT
+
+    root = tmp_path_factory.mktemp("swarm-project")
+    for name in ("__main__.py", "Pulumi.yaml"):
+        shutil.copy(PROJECT / name, root / name)
+    for name in ("components", "hostsetup"):
+        (root / name).symlink_to(PROJECT / name)
+    services = root / "services"
+    services.mkdir()
+    document = {"plugin": "hive_services", "services": request.module.SERVICES}
+    (services / "site.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    for path, text in getattr(request.module, "SERVICE_FILES", {}).items():
+        (services / path).parent.mkdir(parents=True, exist_ok=True)
+        (services / path).write_text(text)
+    return root
+
+
+@pytest.fixture(scope="module")
+def swarm_site(
+    lab_engine: Any,
+    host_image: str,
+    swarm_project: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> Iterator[SwarmSite]:
+    """Like ``rehearsal_site``, but one ``up`` provisions the bare hosts AND applies the swarm layer (images,
+    networks, services) of ``swarm_project``; the module's ``SKIP_SERVICES`` are left out (they mount DRBD)."""
+    failed_before = request.session.testsfailed
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:16]
+    created = hivelab.Lab(f"hr{os.getpid():x}-{module}", client=lab_engine, image=host_image)
+    site = None
+
+    def finish(failed: bool) -> None:
+        if site is not None:
+            site.close()
+        if failed and os.environ.get("HIVE_REHEARSAL_KEEP"):
+            print(f"keeping lab {created.name} (HIVE_REHEARSAL_KEEP): network {created.cidr}")
+        else:
+            created.close()
+
+    try:
+        site = SwarmSite(
+            created,
+            tmp_path_factory.mktemp("swarm-state"),
+            project_dir=swarm_project,
+            skip_services=frozenset(getattr(request.module, "SKIP_SERVICES", ())),
+        )
         site.start()
         site.up()
     except BaseException:

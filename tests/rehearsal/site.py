@@ -19,7 +19,8 @@ but not a site host.
 
 What runs: the provisioner — the PKI, the registry password and every host step — as
 ``pulumi up --target <those resources>`` (``provisioner_target``). Left out, as untargeted resources are: the
-swarm layer (its docker resources have no executor in the rehearsal yet) and the DRBD host steps
+swarm layer (rehearsed on its own by ``swarm_engine.SwarmSite`` in test_swarm_layer.py / test_private_stage.py)
+and the DRBD host steps
 (``drbd-install``, ``drbd-pool``: DRBD needs its kernel module, which a host container cannot load, DESIGN
 §9). The engine records them as ``skip``.
 """

@@ -1,0 +1,340 @@
+"""RehearsalMocks that also apply the program's ``docker:*`` resources — one run executes the host commands AND
+the swarm layer, in the order ``pulumi up`` would use (the SDK registers a resource only when its inputs and
+``depends_on`` are resolved; each executor blocks until the daemon is done, so dependents wait for it).
+
+Routing, by the provider a resource names (its recorded provider URN → that ``pulumi:providers:docker``'s inputs):
+
+* a provider with a ``host`` (the swarm's first hive, the repository server: ``tcp://<address>:2376`` with
+  mutual TLS) → :mod:`tests.rehearsal.swarm_apply` on that daemon (Network, Image, Service, Volume);
+* a provider without one (the ``local`` provider's ``engine``: the operator's own engine) → the
+  :class:`~tests.rehearsal.docker_apply.DockerApplier` given as ``local_applier`` (RemoteImage, Network,
+  Volume, Container on the outer engine).
+
+State semantics are the engine's (tests/rehearsal/engine.py), with pulumi-docker's diff rules:
+
+* same inputs → nothing is done (for an ``Image`` also the same build-context content: pulumi-docker's
+  context hash, so an edited file under ``services/<name>/`` rebuilds);
+* ``Network``, ``Volume``: any change replaces (delete, then create: the program sets
+  ``delete_before_replace``); ``Service``: a new ``name`` replaces, anything else updates in place;
+  ``Image``: builds and pushes again (same URN, new digest);
+* a docker resource the program no longer registers is removed from its daemon at the end of the ``up``
+  (services before networks); images keep their tags (pulumi-docker never deletes them).
+
+Every docker execution is an :class:`~tests.rehearsal.engine.Execution` with ``host`` = the daemon's address
+(``local`` for the operator's engine) and ``step`` = ``network``/``image``/``service``/``volume``/``container``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+
+from tests.harness.program import HarnessResourceArgs
+from tests.rehearsal.docker_apply import BASE_IMAGE, DockerApplier
+from tests.rehearsal.engine import (
+    COMMAND,
+    CREATE,
+    DELETE,
+    REPLACE,
+    SAME,
+    UPDATE,
+    Decision,
+    Execution,
+    RehearsalMocks,
+    RunRecord,
+    UnsupportedResource,
+    _changed_keys,
+    _decode,
+    _encode,
+    input_digests,
+    step_of_command,
+)
+from tests.rehearsal.lab import Lab
+from tests.rehearsal.site import RehearsalSite
+from tests.rehearsal.swarm_apply import (
+    IMAGE,
+    NETWORK,
+    PROVIDER,
+    SERVICE,
+    SWARM_TYPES,
+    VOLUME,
+    ProviderClients,
+    build_and_push,
+    context_digest,
+    create_network,
+    create_service,
+    create_volume,
+    provider_address,
+    remove_network,
+    remove_service,
+    update_service,
+)
+
+LOCAL = "local"
+CONTEXT_KEY = "__buildContext__"  # the extra "input" an Image diffs on (pulumi-docker's contextHash)
+
+
+def _step(type_: str) -> str:
+    return type_.rsplit(":", 1)[-1].lower()
+
+
+class SwarmRehearsalMocks(RehearsalMocks):
+    """:class:`RehearsalMocks` + the docker executors (see the module docstring).
+
+    ``local_applier``: where the docker resources of a provider without ``host`` go (the private stage's host
+    containers on the outer engine); without it such a resource is unsupported.
+    """
+
+    def __init__(
+        self,
+        state_path: str | Path,
+        *,
+        local_applier: DockerApplier | None = None,
+        base_image_seed: Callable[[Any], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(state_path, **kwargs)
+        self.local_applier = local_applier
+        self.base_image_seed = base_image_seed
+        self._seeded: set[str] = set()
+        self._seed_lock = threading.Lock()
+        self.clients = ProviderClients()
+        self.providers: dict[str, dict[str, Any]] = {}  # provider URN -> its recorded inputs (this process)
+
+    def close(self) -> None:
+        self.clients.close()
+
+    # -- Mocks API -------------------------------------------------------------------------------------------
+    def new_resource(self, args: Any) -> tuple[str, dict]:
+        if args.typ == PROVIDER:
+            with self.lock:
+                self.providers[args.urn] = dict(args.inputs)
+            return super().new_resource(args)
+        if args.custom and args.typ.startswith("docker:"):
+            if self.targets is not None and not self.targets(args):
+                return self._skip(args)
+            return self._apply_docker(args)
+        return super().new_resource(args)
+
+    # -- the docker engine -----------------------------------------------------------------------------------
+    def _provider_inputs(self, args: HarnessResourceArgs) -> tuple[str, dict[str, Any]]:
+        urn = (args.provider or "").rsplit("::", 1)[0]
+        with self.lock:
+            inputs = self.providers.get(urn)
+        if inputs is None:
+            raise UnsupportedResource(f"{args.typ} {args.name!r}: no explicit docker provider (default provider?)")
+        return urn, inputs
+
+    def _docker_plan(self, type_: str, old: dict | None, digests: dict[str, str]) -> tuple[str, tuple]:
+        if old is None or old.get("type") != type_:
+            return CREATE, tuple(sorted(digests))
+        changed = _changed_keys(old.get("inputs", {}), digests)
+        if not changed:
+            return SAME, ()
+        if type_ in (NETWORK, VOLUME) or (type_ == SERVICE and "name" in changed):
+            return REPLACE, changed
+        if type_ in (IMAGE, SERVICE):
+            return UPDATE, changed
+        return REPLACE, changed  # the local provider's container/image/network/volume: replaced
+
+    def _apply_docker(self, args: HarnessResourceArgs) -> tuple[str, dict]:
+        urn, inputs, base_dir = args.urn, dict(args.inputs), self._base_dir()
+        digests = input_digests(inputs, base_dir)
+        if args.typ == IMAGE:
+            digests[CONTEXT_KEY] = context_digest(base_dir, inputs)
+        with self.lock:
+            old = self.state.resources.get(urn)
+            record = self.current
+            self._seen.add(urn)
+        operation, changed = self._docker_plan(args.typ, old, digests)
+        with self.lock:
+            record.decisions.append(Decision(record.number, urn, args.typ, args.name, operation, changed))
+        if operation == SAME:
+            return old["id"], _decode(old["outputs"])
+        if self.preview:
+            return (old["id"] if operation == UPDATE else ""), inputs
+
+        provider_urn, provider = self._provider_inputs(args)
+        host = provider_address(provider) or LOCAL
+        started, t0 = time.time(), time.monotonic()
+        try:
+            if host == LOCAL:
+                id_, outputs = self._local(args, inputs, operation)
+            else:
+                id_, outputs = self._swarm(args, inputs, operation, old, provider_urn, provider, base_dir)
+        except Exception as exc:
+            finished = started + (time.monotonic() - t0)
+            execution = Execution(
+                record.number, urn, args.typ, args.name, operation, host, _step(args.typ), started, finished, False,
+                "", str(exc),
+            )  # fmt: skip
+            with self.lock:
+                record.executions.append(execution)
+            self.log(f"{args.name}: {operation} FAILED after {execution.duration:.1f}s")
+            raise
+        finished = started + (time.monotonic() - t0)
+        execution = Execution(
+            record.number, urn, args.typ, args.name, operation, host, _step(args.typ), started, finished, True
+        )
+        with self.lock:
+            record.executions.append(execution)
+            self.state.resources[urn] = {
+                "type": args.typ,
+                "name": args.name,
+                "id": id_,
+                "inputs": digests,
+                "outputs": _encode(outputs),
+                "run": record.number,
+                "provider": provider_urn,
+            }
+            self.state.save()
+        self.log(f"{args.name}: {operation} on {host} {execution.duration:.1f}s")
+        return id_, outputs
+
+    def _local(self, args: HarnessResourceArgs, inputs: dict, operation: str) -> tuple[str, dict]:
+        if self.local_applier is None:
+            raise UnsupportedResource(f"{args.typ} {args.name!r}: a local-engine resource and no local_applier")
+        if operation != CREATE:
+            raise UnsupportedResource(f"{args.typ} {args.name!r}: {operation} of a local-engine resource")
+        id_, outputs = self.local_applier.create(args.typ, args.name, inputs)
+        return id_, {**inputs, **outputs}
+
+    def _swarm(
+        self,
+        args: HarnessResourceArgs,
+        inputs: dict,
+        operation: str,
+        old: dict | None,
+        provider_urn: str,
+        provider: Mapping[str, Any],
+        base_dir: Path,
+    ) -> tuple[str, dict]:
+        if args.typ not in SWARM_TYPES:
+            raise UnsupportedResource(f"{args.typ} {args.name!r}: no swarm executor for this type")
+        client = self.clients.client_for(provider_urn, provider)
+        if operation == REPLACE and old is not None:
+            self._remove(client, args.typ, old["id"])
+        if args.typ == NETWORK:
+            return create_network(client, args.name, inputs)
+        if args.typ == VOLUME:
+            return create_volume(client, args.name, inputs)
+        if args.typ == IMAGE:
+            self._seed(provider_urn, client)
+            return build_and_push(client, base_dir, args.name, inputs, self.log)
+        if operation == UPDATE and old is not None:
+            return update_service(client, args.name, old["id"], inputs, self.log)
+        return create_service(client, args.name, inputs, self.log)
+
+    def _seed(self, provider_urn: str, client: Any) -> None:
+        """The offline substitute, once per daemon before its first build (see :func:`seed_base_image`)."""
+        if self.base_image_seed is None:
+            return
+        with self._seed_lock:
+            if provider_urn not in self._seeded:
+                self.base_image_seed(client)
+                self._seeded.add(provider_urn)
+
+    @staticmethod
+    def _remove(client: Any, type_: str, resource_id: str) -> None:
+        if type_ == SERVICE:
+            remove_service(client, resource_id)
+        elif type_ == NETWORK:
+            remove_network(client, resource_id)
+        elif type_ == VOLUME:
+            client.api.remove_volume(resource_id, force=True)
+        # IMAGE: pulumi-docker's Image never deletes tags
+
+    # -- deletes of resources the program no longer registers ------------------------------------------------
+    def _delete(self, urn: str, entry: dict, record: RunRecord) -> None:
+        if entry["type"] not in SWARM_TYPES:
+            return super()._delete(urn, entry, record)
+        with self.lock:
+            record.decisions.append(Decision(record.number, urn, entry["type"], entry.get("name", ""), DELETE))
+            provider = self.providers.get(entry.get("provider", ""))
+        if provider is not None and entry["type"] != IMAGE:
+            self._remove(self.clients.client_for(entry["provider"], provider), entry["type"], entry["id"])
+        with self.lock:
+            self.state.resources.pop(urn, None)
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The one offline substitute
+
+
+def seed_base_image(outer: Any, image: str, base: str = BASE_IMAGE, log: Callable[[str], None] = print) -> Callable:
+    """A ``base_image_seed``: the site's images are built ``FROM debian:trixie`` on the repository server, whose
+    dockerd would pull it from Docker Hub — which this machine cannot reach. So, before the first build on a
+    daemon without ``base``, the lab's own Debian 13 host image (``image``, debootstrap'd from Debian's
+    packages) is streamed from the outer engine (``docker save``) into that daemon over its TLS API
+    (``docker load``) and tagged ``base``. Nothing else of the program is substituted."""
+
+    def seed(client: Any) -> None:
+        try:
+            client.api.inspect_image(base)
+            return
+        except docker.errors.NotFound:
+            pass
+        started = time.monotonic()
+        client.api.load_image(outer.api.get_image(image))
+        repository, _, tag = base.partition(":")
+        client.api.tag(image, repository, tag or "latest")
+        log(f"seeded {base} from {image} in {time.monotonic() - started:.0f}s (offline substitute for Docker Hub)")
+
+    return seed
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A prepared-stage rehearsal site whose runs execute the swarm layer too
+
+
+NOT_REHEARSABLE = {
+    "drbd-install": "the DRBD9 kernel module cannot be built or loaded in a host container (no DRBD in this kernel)",
+    "drbd-pool": "no device-mapper in this kernel: LVM cannot create the thin pool",
+    "drbd-volume": "no DRBD in this kernel: the resource cannot be created, brought up or formatted",
+    "drbd-growfs": "no DRBD in this kernel: nothing to grow",
+}
+
+
+def swarm_targets(skip_services: frozenset[str] = frozenset()) -> Callable[[HarnessResourceArgs], bool]:
+    """``--target``: every resource except the DRBD host/volume steps (:data:`NOT_REHEARSABLE`) and the
+    services in ``skip_services`` (those that mount a DRBD volume: its device never exists here)."""
+
+    def targeted(args: HarnessResourceArgs) -> bool:
+        if args.typ == COMMAND and step_of_command(args.inputs.get("create")) in NOT_REHEARSABLE:
+            return False
+        return not (args.typ == SERVICE and args.inputs.get("name") in skip_services)
+
+    return targeted
+
+
+class SwarmSite(RehearsalSite):
+    """:class:`~tests.rehearsal.site.RehearsalSite` whose runs go through :class:`SwarmRehearsalMocks`: the
+    provisioner and the swarm layer in one ``up`` (``base_image``: the lab's host image, seeded as
+    ``debian:trixie`` into the repository server's daemon before its first build)."""
+
+    def __init__(
+        self,
+        lab: Lab,
+        state_dir: Path,
+        *,
+        project_dir: Path,
+        skip_services: frozenset[str] = frozenset(),
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        super().__init__(lab, state_dir, log=log, project_dir=project_dir)
+        self.mocks = SwarmRehearsalMocks(
+            Path(state_dir) / "state.json",
+            base_dir=self.project_dir,
+            targets=swarm_targets(skip_services),
+            base_image_seed=seed_base_image(lab.client, lab.image),
+            **({"log": log} if log else {}),
+        )
+
+    def close(self) -> None:
+        self.mocks.close()
