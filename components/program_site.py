@@ -6,6 +6,7 @@ Validation runs here, before any resource exists; a bad input ends the program w
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,17 +16,16 @@ from pulumi.runtime import config as runtime_config
 
 from components.inventory.allocation import Allocations
 from components.inventory.errors import ConfigError
-from components.inventory.services import Catalog
 from components.inventory.site import Site, resolve_site
 from components.inventory.sources import config_from_engine, read_catalog
-from components.inventory.stage import StageConfig, parse_stage
+from components.inventory.stage import parse_stage
 
 ALLOCATIONS_OUTPUT = "allocations"
 
 
 @dataclass(frozen=True)
 class ProgramSite:
-    """The plain site (structure; allocations are the previous run's, for layout only) and the final one.
+    """The plain site (structure; allocated without history, so its numbers are for layout only) and the final one.
 
     ``site`` is known while the program runs: hosts, services, volumes. ``resolved`` also carries the
     allocation made against this stack's own last ``allocations`` output, which is only known as an Output.
@@ -44,18 +44,6 @@ def engine_config() -> dict[str, Any]:
     return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
 
 
-def load_stage(project_dir: Path) -> tuple[StageConfig, Catalog]:
-    stack = pulumi.get_stack()
-    try:
-        stage = parse_stage(config_from_engine(engine_config(), project_dir, stack), stack)
-        catalog = read_catalog(project_dir)
-        # Resolve once with no history: every structural error surfaces now, before any resource.
-        resolve_site(stage, catalog, Allocations.empty())
-    except ConfigError as exc:
-        raise pulumi.RunError(str(exc)) from None
-    return stage, catalog
-
-
 def previous_allocations() -> pulumi.Output[Allocations]:
     """This stack's own last ``allocations`` output (empty on the first run), via a StackReference to itself."""
     own = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
@@ -65,10 +53,26 @@ def previous_allocations() -> pulumi.Output[Allocations]:
     )
 
 
+def _validated(build: Callable[[], Site]) -> Site:
+    """Run a model step; a bad input ends the program with its one line (no traceback)."""
+    try:
+        return build()
+    except ConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
 def load_program_site(project_dir: Path) -> ProgramSite:
-    stage, catalog = load_stage(project_dir)
-    site = resolve_site(stage, catalog, Allocations.empty())
-    resolved = previous_allocations().apply(lambda previous: resolve_site(stage, catalog, previous))
+    """Validate everything before any resource exists, then resolve against the previous allocation."""
+    stack = pulumi.get_stack()
+
+    def plain() -> Site:
+        stage = parse_stage(config_from_engine(engine_config(), project_dir, stack), stack)
+        return resolve_site(stage, read_catalog(project_dir), Allocations.empty())
+
+    site = _validated(plain)
+    resolved = previous_allocations().apply(
+        lambda previous: _validated(lambda: resolve_site(site.stage, site.catalog, previous))
+    )
     for warning in site.warnings:
         pulumi.log.warn(warning)
     return ProgramSite(site, resolved)
