@@ -49,7 +49,11 @@ def export_outputs(program: ProgramSite, hive: Hive) -> None:
     pulumi.export(
         "dns_delegation",
         all_endpoints.apply(
-            lambda eps: dns_delegation(site.stage.zone, site.stage.domain, [e for e in eps if _is_hive(site, e)])
+            lambda eps: dns_delegation(
+                site.stage.zone,
+                site.stage.domain,
+                [e for h, e in zip(hive.hosts, eps, strict=True) if h.spec.is_hive],  # the hives serve the zone
+            )
         ),
     )
     pulumi.export("inventory", program.resolved.apply(lambda s: json.loads(json.dumps(s.to_json()))))
@@ -57,10 +61,13 @@ def export_outputs(program: ProgramSite, hive: Hive) -> None:
     pulumi.export("registry", hive.swarm.registry)
     first_hive = next(h for h in hive.hosts if h.spec.first_hive)
     # DOCKER_HOST for the operator (mutual TLS: the client certificate is in the state, see README).
-    pulumi.export("swarm_manager", pulumi.Output.concat("tcp://", first_hive.published_ip, ":2376"))
+    api_port = pulumi.Output.from_input(first_hive.docker_port).apply(str)
+    pulumi.export("swarm_manager", pulumi.Output.concat("tcp://", first_hive.published_ip, ":", api_port))
+    pulumi.export(
+        "docker_tls",  # the client certificate for swarm_manager (e.g. docker --tlsverify), all of it secret
+        pulumi.Output.secret(
+            pulumi.Output.all(ca=hive.pki.ca_cert_pem, cert=hive.pki.client_cert_pem, key=hive.pki.client_key_pem)
+        ),
+    )
     pulumi.export("services", hive.swarm.services_output)
     pulumi.export("volumes", hive.swarm.volumes_output)
-
-
-def _is_hive(site: Any, endpoint: Endpoint) -> bool:
-    return any(h.fqdn == endpoint.fqdn and h.is_hive for h in site.hosts)

@@ -95,3 +95,10 @@ def test_operator_outputs(tmp_path):
     assert result.outputs["dns_delegation"]["zone_file_lines"][0] == "pdns.example.com. IN NS s-hive0.pdns.example.com."
     assert result.outputs["hosts"]["s-hive2.pdns"]["role"] == "repository"
     assert result.find_leaks() == []
+
+
+def test_docker_client_credentials_are_one_secret_output(tmp_path):
+    result = run(project_with(tmp_path, {}), BaseMocks())
+    assert "docker_tls" in result.secret_outputs
+    assert set(result.outputs["docker_tls"]) == {"ca", "cert", "key"}
+    assert result.outputs["swarm_manager"] == "tcp://192.168.0.10:2376"
