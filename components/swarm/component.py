@@ -143,8 +143,10 @@ class Swarm(pulumi.ComponentResource):
             ca_material=self._args.ca_pem,
             cert_material=self._args.client_cert_pem,
             key_material=pulumi.Output.secret(self._args.client_key_pem),
-            # `pulumi preview` must never contact a host (the daemon check pings it when configured)
-            disable_docker_daemon_check=pulumi.runtime.is_dry_run(),
+            # `pulumi preview` must never contact a host (the daemon check pings it when configured). Off in `up`
+            # too: a value that differed between preview and up would show the provider as changed in every
+            # preview, and an unreachable daemon fails the first resource that uses it anyway.
+            disable_docker_daemon_check=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
         )
 
