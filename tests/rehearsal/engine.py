@@ -883,16 +883,33 @@ class RehearsalMocks(BaseMocks):
         if args.typ in (COMMAND, COPY):
             host = str(inputs["connection"]["host"])
             step = step_of_command(inputs.get("create")) if args.typ == COMMAND else Path(inputs["remotePath"]).name
-        started, t0 = time.time(), time.monotonic()
-        summary = ""
-        try:
+
+        def action() -> tuple[str, dict, str]:
             if args.typ == COMMAND:
-                id_, outputs, summary = self._command(args, inputs, operation, old, old_outputs)
-            elif args.typ == COPY:
-                id_, outputs = self._copy(inputs, operation, old, old_outputs, base_dir)
-            else:
-                id_, outputs = GENERATORS[args.typ](inputs)
-                outputs = {**inputs, **outputs}
+                return self._command(args, inputs, operation, old, old_outputs)
+            if args.typ == COPY:
+                return (*self._copy(inputs, operation, old, old_outputs, base_dir), "")
+            id_, outputs = GENERATORS[args.typ](inputs)
+            return id_, {**inputs, **outputs}, ""
+
+        return self._execute(args, record, operation, host, step, digests, action)
+
+    def _execute(
+        self,
+        args: HarnessResourceArgs,
+        record: RunRecord,
+        operation: str,
+        host: str | None,
+        step: str | None,
+        digests: dict[str, str],
+        action: Callable[[], tuple[str, dict, str]],
+        **state_extra: Any,
+    ) -> tuple[str, dict]:
+        """Run ``action`` (→ id, outputs, summary), record the execution, keep the result in the state."""
+        urn = args.urn
+        started, t0 = time.time(), time.monotonic()
+        try:
+            id_, outputs, summary = action()
         except Exception as exc:
             finished = started + (time.monotonic() - t0)
             execution = Execution(
@@ -915,6 +932,7 @@ class RehearsalMocks(BaseMocks):
                 "inputs": digests,
                 "outputs": _encode(outputs),
                 "run": record.number,
+                **state_extra,
             }
             self.state.save()
         where = f" on {host}" if host else ""

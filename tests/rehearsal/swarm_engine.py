@@ -44,13 +44,11 @@ from tests.rehearsal.engine import (
     SAME,
     UPDATE,
     Decision,
-    Execution,
     RehearsalMocks,
     RunRecord,
     UnsupportedResource,
     _changed_keys,
     _decode,
-    _encode,
     input_digests,
     step_of_command,
 )
@@ -161,40 +159,13 @@ class SwarmRehearsalMocks(RehearsalMocks):
 
         provider_urn, provider = self._provider_inputs(args)
         host = provider_address(provider) or LOCAL
-        started, t0 = time.time(), time.monotonic()
-        try:
+
+        def action() -> tuple[str, dict, str]:
             if host == LOCAL:
-                id_, outputs = self._local(args, inputs, operation)
-            else:
-                id_, outputs = self._swarm(args, inputs, operation, old, provider_urn, provider, base_dir)
-        except Exception as exc:
-            finished = started + (time.monotonic() - t0)
-            execution = Execution(
-                record.number, urn, args.typ, args.name, operation, host, _step(args.typ), started, finished, False,
-                "", str(exc),
-            )  # fmt: skip
-            with self.lock:
-                record.executions.append(execution)
-            self.log(f"{args.name}: {operation} FAILED after {execution.duration:.1f}s")
-            raise
-        finished = started + (time.monotonic() - t0)
-        execution = Execution(
-            record.number, urn, args.typ, args.name, operation, host, _step(args.typ), started, finished, True
-        )
-        with self.lock:
-            record.executions.append(execution)
-            self.state.resources[urn] = {
-                "type": args.typ,
-                "name": args.name,
-                "id": id_,
-                "inputs": digests,
-                "outputs": _encode(outputs),
-                "run": record.number,
-                "provider": provider_urn,
-            }
-            self.state.save()
-        self.log(f"{args.name}: {operation} on {host} {execution.duration:.1f}s")
-        return id_, outputs
+                return (*self._local(args, inputs, operation), "")
+            return (*self._swarm(args, inputs, operation, old, provider_urn, provider, base_dir), "")
+
+        return self._execute(args, record, operation, host, _step(args.typ), digests, action, provider=provider_urn)
 
     def _local(self, args: HarnessResourceArgs, inputs: dict, operation: str) -> tuple[str, dict]:
         if self.local_applier is None:
