@@ -49,11 +49,18 @@ WantedBy=multi-user.target" /etc/systemd/system/hive-firewall.service 0644 && sy
 fi
 enable_unit hive-firewall.service
 
-before=$(iptables -S HIVE-SERVICE 2>/dev/null || true)
-jumped=0
-iptables -C INPUT -j HIVE-SERVICE 2>/dev/null && jumped=1
+# chain_state — the HIVE-SERVICE chains and their INPUT jumps as they are now (IPv4, and IPv6 when present).
+chain_state() {
+    local tool
+    for tool in iptables ip6tables; do
+        command -v "$tool" >/dev/null || continue
+        "$tool" -S HIVE-SERVICE 2>/dev/null || true
+        "$tool" -C INPUT -j HIVE-SERVICE 2>/dev/null && echo "$tool INPUT -j HIVE-SERVICE"
+    done
+    return 0
+}
+
+before=$(chain_state)
 # apply exactly what the boot-time unit applies: the generator reads /etc/hive/firewall.env
 env -u HIVE_SITE_IPS -u HIVE_ADMIN_CIDRS /usr/local/sbin/hive-firewall
-after=$(iptables -S HIVE-SERVICE)
-[[ $after == "$before" ]] || changed "iptables chain HIVE-SERVICE"
-((jumped)) || changed "iptables INPUT -j HIVE-SERVICE"
+[[ $(chain_state) == "$before" ]] || changed "iptables/ip6tables chains HIVE-SERVICE"

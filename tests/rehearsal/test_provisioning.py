@@ -244,6 +244,15 @@ def test_firewall_drops_those_ports_from_an_outsider(site):
     assert probe(site, OUTSIDER, site.first_hive.ip, (22,)) == {22: "open"}
 
 
+def test_ipv6_keeps_the_hive_ports_closed(site):
+    """The site speaks IPv4; over IPv6 (the registry and docker API listen on [::] too) nobody gets in."""
+    for host in site.hosts:
+        chain = site.ok(host.hostname, "sudo ip6tables -S HIVE-SERVICE")
+        assert "--dports 2376,2377,7946,5000,10050,10051,7000:7999 -j DROP" in chain, host.hostname
+        assert "-s " not in chain  # no address is admitted over IPv6
+        site.ok(host.hostname, "sudo ip6tables -C INPUT -j HIVE-SERVICE")
+
+
 def test_syslog_port_admits_site_hosts_and_drops_an_outsider(site):
     tag = f"rehearsal-fw-{uuid.uuid4().hex[:8]}"
     send = f"echo '<14>{tag}: from '$(hostname) > /dev/udp/{site.repository.ip}/{SYSLOG_PORT}"

@@ -242,7 +242,8 @@ def test_hive_firewall_rules() -> None:
         ["bash", str(HOSTSETUP / "hive-firewall"), "--print"], env=env, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    rules = result.stdout.splitlines()
+    ipv4, _, ipv6 = result.stdout.partition("# IPv6\n")  # the IPv6 part appears where this kernel has IPv6
+    rules = ipv4.splitlines()
     assert rules[0] == "*filter" and rules[-1] == "COMMIT"
     tcp = "2376,2377,7946,5000,10050,10051,7000:7999"
     for ip in ("10.0.0.5", "10.0.0.6"):
@@ -254,6 +255,13 @@ def test_hive_firewall_rules() -> None:
     assert len(drops) == 2 and max(accepts) < min(drops)
     assert rules[-2] == "-A HIVE-SERVICE -j RETURN"
     assert not any("--dport 22 " in r or ",22," in r for r in rules if r.endswith("-j DROP"))
+    if ipv6:  # the site is IPv4 only: over IPv6 the hive ports are open to this host alone
+        v6 = ipv6.splitlines()
+        assert [r for r in v6 if r.endswith("-j ACCEPT")] == [
+            "-A HIVE-SERVICE -i lo -j ACCEPT",
+            "-A HIVE-SERVICE -i docker_gwbridge -j ACCEPT",
+        ]
+        assert f"-A HIVE-SERVICE -p tcp -m multiport --dports {tcp} -j DROP" in v6
 
 
 def test_hive_firewall_needs_site_ips(tmp_path: Path) -> None:
