@@ -85,6 +85,11 @@ class CloudShape:
         """hostname → the machine resource (logical name = the host name, a stable contract)."""
         return {r.name: r for r in program_run.of_type(self.machine)}
 
+    def public_ip_of(self, program_run: ProgramRun) -> Callable[[Host], Any]:
+        """host → the address its static IP resource (logical name ``<hostname>-ip``) reports."""
+        ips = {r.name: r for r in program_run.of_type(self.static_ip)}
+        return lambda host: ips[f"{host.hostname}-ip"].outputs[self.static_ip_output]
+
 
 AWS = CloudShape(
     provider="aws",

@@ -62,11 +62,6 @@ def site(program: ProgramRun):
     return expected_site(program)
 
 
-def public_ip_of(program: ProgramRun):
-    eips = {r.name: r for r in program.of_type(AWS.static_ip)}
-    return lambda host: eips[f"{host.hostname}-ip"].outputs["publicIp"]
-
-
 def aws_world_rule_problems(program: ProgramRun, site) -> list[str]:
     """Every ingress rule reachable from outside the site: one protocol, ports below 10000."""
     problems = []
@@ -358,7 +353,7 @@ def test_every_resource_is_in_the_stage_region(program, site):
 
 
 def test_outputs(program, site):
-    check_outputs(program, site, public_ip_of(program))
+    check_outputs(program, site, AWS.public_ip_of(program))
 
 
 def test_preview_leaves_addresses_unknown_but_raises_nothing():

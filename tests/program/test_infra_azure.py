@@ -58,11 +58,6 @@ def nics(program: ProgramRun) -> dict[str, dict]:
     return {r.name.removesuffix("-nic"): r.inputs["ipConfigurations"][0] for r in program.of_type(NIC)}
 
 
-def public_ip_of(program: ProgramRun):
-    ips = {r.name: r for r in program.of_type(AZURE.static_ip)}
-    return lambda host: ips[f"{host.hostname}-ip"].outputs["ipAddress"]
-
-
 def azure_world_rule_problems(program: ProgramRun, site) -> list[str]:
     """Allow rules reachable from outside the site: one protocol, ports below 10000; and the final deny."""
     problems = []
@@ -295,7 +290,7 @@ def test_every_resource_is_a_child_of_the_component(program):
 
 
 def test_outputs(program, site):
-    check_outputs(program, site, public_ip_of(program))
+    check_outputs(program, site, AZURE.public_ip_of(program))
 
 
 def test_a_bad_image_name_is_one_clear_error():

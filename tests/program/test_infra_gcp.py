@@ -48,11 +48,6 @@ def site(program: ProgramRun):
     return expected_site(program)
 
 
-def public_ip_of(program: ProgramRun):
-    addresses = {r.name: r for r in program.of_type(GCP.static_ip)}
-    return lambda host: addresses[f"{host.hostname}-ip"].outputs["address"]
-
-
 def gcp_world_rule_problems(program: ProgramRun, site) -> list[str]:
     problems = []
     for rule in program.of_type(FIREWALL):
@@ -267,7 +262,7 @@ def test_every_resource_is_a_child_of_the_component(program):
 
 
 def test_outputs(program, site):
-    check_outputs(program, site, public_ip_of(program))
+    check_outputs(program, site, GCP.public_ip_of(program))
 
 
 def test_the_sample_production_stack_builds():
