@@ -106,6 +106,7 @@ def zone_for(stage: StageConfig, subnet: SubnetSpec, position: int) -> str | Non
 
 def plan_hosts(stage: StageConfig) -> tuple[Host, ...]:
     """Every host of the stage, in index order; the last one is the repository server."""
+    check_docker_overlap(stage)
     subnets, round_robin = effective_subnets(stage)
     offset = FIRST_OFFSET_SUBNETS if round_robin else FIRST_OFFSET_SINGLE
     used = [0] * len(subnets)
@@ -122,6 +123,14 @@ def plan_hosts(stage: StageConfig) -> tuple[Host, ...]:
                     ("hive:ip_address_list", index),
                     f"{address} is in none of the subnets",
                     ", ".join(str(s.cidr) for s in subnets),
+                )
+            reason = reserved_reason(stage, subnets[position].cidr, address)
+            if reason is not None:
+                raise ConfigError(
+                    stage.file,
+                    ("hive:ip_address_list", index),
+                    f"{address} cannot be a host address in {subnets[position].cidr}: {reason}",
+                    "another address of the subnet",
                 )
         else:
             position = index % len(subnets)
@@ -182,6 +191,60 @@ def internal_networks(internal_cidr: ipaddress.IPv4Network | None) -> InternalNe
         registry=net(6 * size // 8, 3),
         monitoring=net(7 * size // 8, 3),
     )
+
+
+def docker_networks(stage: StageConfig) -> tuple[tuple[ipaddress.IPv4Network, str], ...]:
+    """The networks docker uses on every host of the site: :func:`internal_networks`, plus docker's own
+    defaults where internal_cidr does not move them (ingress 10.0.0.0/24)."""
+    nets = internal_networks(stage.internal_cidr)
+    found = [
+        (ipaddress.ip_network(nets.docker_gwbridge), "docker_gwbridge network"),
+        (ipaddress.ip_network(nets.bip, strict=False), "docker0 bridge (bip)"),
+        (ipaddress.ip_network(nets.monitoring), "local address pool"),
+    ]
+    if stage.internal_cidr is None:
+        found.append((ipaddress.ip_network("10.0.0.0/24"), "default ingress network"))
+    return tuple(found)
+
+
+def check_docker_overlap(stage: StageConfig) -> None:
+    """``hive:cidr`` must not overlap a network docker itself uses on the hosts (routes would collide)."""
+    for network, role in docker_networks(stage):
+        if stage.cidr.overlaps(network):
+            raise ConfigError(
+                stage.file,
+                ("hive:cidr",),
+                f"{stage.cidr} overlaps {network}, docker's {role} on every host",
+                "a network disjoint from docker's own"
+                + ("" if stage.internal_cidr else "; or move docker's networks with hive:internal_cidr"),
+            )
+
+
+# Addresses a provider keeps for itself in every subnet: offsets from the start, and from the end (1 = the last).
+RESERVED_OFFSETS: dict[str, tuple[tuple[int, ...], tuple[int, ...], str]] = {
+    # AWS: network, VPC router, DNS, "reserved for future use", broadcast
+    # (docs.aws.amazon.com/vpc/latest/userguide/subnet-sizing.html).
+    "aws": ((0, 1, 2, 3), (1,), "AWS reserves the first four and the last address of a subnet"),
+    # Azure: network, default gateway, 2 × Azure DNS, broadcast
+    # (learn.microsoft.com/azure/virtual-network/virtual-networks-faq "reserved IP addresses within each subnet").
+    "azure": ((0, 1, 2, 3), (1,), "Azure reserves the first four and the last address of a subnet"),
+    # GCP: network, default gateway, second-to-last (reserved), broadcast
+    # (docs.cloud.google.com/vpc/docs/subnets "Reserved IP addresses in IPv4 subnets").
+    "gcp": ((0, 1), (2, 1), "GCP reserves the first two and the last two addresses of a subnet"),
+    # local: the docker bridge network's gateway is the cidr's first address (components/infra/local.py gateway).
+    "local": ((0, 1), (1,), "the network's gateway (its first address) belongs to the docker bridge"),
+}
+
+
+def reserved_reason(stage: StageConfig, subnet: ipaddress.IPv4Network, address: ipaddress.IPv4Address) -> str | None:
+    """Why ``address`` cannot be a host of ``subnet`` on this provider, or None when it can."""
+    rule = RESERVED_OFFSETS.get(stage.provider)
+    if rule is None:
+        return None
+    head, tail, reason = rule
+    offset = int(address) - int(subnet.network_address)
+    from_end = int(subnet.broadcast_address) - int(address) + 1
+    return reason if offset in head or from_end in tail else None
 
 
 def overlay_mtu(underlay_mtu: int) -> int:

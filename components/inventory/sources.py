@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from components.inventory.allocation import Allocations
 from components.inventory.errors import ConfigError
 from components.inventory.services import Catalog, parse_catalog
 from components.inventory.site import Site, resolve_site
-from components.inventory.stage import ConfigValue, parse_stage, stack_file
+from components.inventory.stage import SECRET_PLACEHOLDER, ConfigValue, parse_stage, stack_file
+from components.inventory.yamlfiles import engine_string, is_secure, load_pulumi_yaml, load_services_yaml
 
 SERVICES_DIR = "services"
-SECRET_PLACEHOLDER = "[secret]"
-
-
-def _load_yaml(path: Path, display: str) -> Any:
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(display, (), "file not found") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(display, (), f"is not valid YAML ({str(exc).splitlines()[0]})") from None
+PROJECT_FILE = "Pulumi.yaml"
 
 
 def _config_block(document: Any, display: str) -> Mapping[str, Any]:
@@ -33,40 +23,66 @@ def _config_block(document: Any, display: str) -> Mapping[str, Any]:
         return {}
     if not isinstance(document, dict):
         raise ConfigError(display, (), "expected a mapping at the top level")
-    block = document.get("config") or {}
+    block = document.get("config")
+    if block is None:
+        return {}
     if not isinstance(block, dict):
         raise ConfigError(display, ("config",), "expected a mapping")
     return block
 
 
-def read_config_files(project_dir: Path, stack: str) -> dict[str, ConfigValue]:
-    """Project defaults from ``Pulumi.yaml`` overlaid with ``Pulumi.<stack>.yaml``, as the engine merges them.
+def _project_name(document: Any) -> str:
+    name = document.get("name") if isinstance(document, dict) else None
+    return name if isinstance(name, str) and name else "hive"
 
-    A ``secure:`` value (``pulumi config set --secret``) cannot be decrypted offline: it stands as present.
+
+def _qualified(key: str, project: str = "hive") -> str:
+    """An unqualified key means the project's namespace (loaders.go ``stackConfigNamespacedWithProject``)."""
+    return key if ":" in key else f"{project}:{key}"
+
+
+def engine_view(project_dir: Path, stack: str) -> tuple[dict[str, str], set[str]]:
+    """What the engine hands the program for ``stack``: every config key → its string, and the secret keys.
+
+    Project defaults (``Pulumi.yaml`` ``config: {key: {default: …}}``) overlaid with ``Pulumi.<stack>.yaml``
+    (see :mod:`components.inventory.yamlfiles` for how each value becomes the engine's string). A ``secure:``
+    value cannot be decrypted offline: it stands as :data:`SECRET_PLACEHOLDER`, marked secret.
     """
-    config: dict[str, ConfigValue] = {}
-    for key, value in _config_block(_load_yaml(project_dir / "Pulumi.yaml", "Pulumi.yaml"), "Pulumi.yaml").items():
+    project_doc = load_pulumi_yaml(project_dir / PROJECT_FILE, PROJECT_FILE)
+    project = _project_name(project_doc)
+    raw: dict[str, str] = {}
+    secret: set[str] = set()
+    for key, value in _config_block(project_doc, PROJECT_FILE).items():
         if isinstance(value, dict) and ("default" in value or "type" in value or "description" in value):
             if "default" not in value:
                 continue
             value = value["default"]
-        config[_qualified(key)] = ConfigValue(value, "Pulumi.yaml")
+        raw[_qualified(key, project)] = engine_string(value)
     display = stack_file(stack)
-    for key, value in _config_block(_load_yaml(project_dir / display, display), display).items():
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            value = SECRET_PLACEHOLDER
-        config[_qualified(key)] = ConfigValue(value, display)
-    return config
+    document = load_pulumi_yaml(project_dir / display, display)  # offline, a missing stack file is a mistake
+    for key, value in _config_block(document, display).items():
+        full = _qualified(key, project)
+        if is_secure(value):
+            raw[full] = SECRET_PLACEHOLDER
+            secret.add(full)
+        else:
+            raw[full] = engine_string(value)
+            secret.discard(full)
+    return raw, secret
 
 
-def _qualified(key: str) -> str:
-    """Pulumi.yaml's project config may omit the project namespace (``name`` means ``hive:name``)."""
-    return key if ":" in key else f"hive:{key}"
+def read_config_files(project_dir: Path, stack: str) -> dict[str, ConfigValue]:
+    """The offline command's config: the engine's view of the files, decoded as the program decodes it."""
+    raw, secret = engine_view(project_dir, stack)
+    return config_from_engine(raw, project_dir, stack, secret)
 
 
 def decode_engine_value(text: str) -> Any:
-    """The engine hands every config value over as a string; objects and lists arrive as JSON."""
+    """The engine hands every config value over as a string; objects and lists arrive as JSON, and a key
+    written without a value as ``null`` (object.go ``MarshalString`` of a nil object)."""
     stripped = text.strip()
+    if stripped == "null":
+        return None
     if stripped[:1] in "[{":
         try:
             return json.loads(stripped)
@@ -75,17 +91,27 @@ def decode_engine_value(text: str) -> Any:
     return text
 
 
-def config_from_engine(raw: Mapping[str, str], project_dir: Path, stack: str) -> dict[str, ConfigValue]:
+def config_from_engine(
+    raw: Mapping[str, str], project_dir: Path, stack: str, secret_keys: Iterable[str] = ()
+) -> dict[str, ConfigValue]:
     """The engine's merged config; each key is attributed to the file that holds it: ``Pulumi.yaml`` for a
-    project default the stack file does not override, else the stack file."""
+    project default the stack file does not override, else the stack file. The files are read as the engine
+    reads them, so a file the engine refuses (a repeated key, bad YAML) is refused here too."""
 
     def keys(file: str) -> set[str]:
         path = project_dir / file
-        return {_qualified(k) for k in _config_block(_load_yaml(path, file), file)} if path.exists() else set()
+        if not path.exists():
+            return set()
+        return {_qualified(k) for k in _config_block(load_pulumi_yaml(path, file), file)}
 
-    project_only = keys("Pulumi.yaml") - keys(stack_file(stack))
+    project_only = keys(PROJECT_FILE) - keys(stack_file(stack))
+    secrets = set(secret_keys)
     return {
-        key: ConfigValue(decode_engine_value(value), "Pulumi.yaml" if key in project_only else stack_file(stack))
+        key: ConfigValue(
+            decode_engine_value(value),
+            PROJECT_FILE if key in project_only else stack_file(stack),
+            secret=key in secrets,
+        )
         for key, value in raw.items()
     }
 
@@ -94,12 +120,14 @@ def read_catalog(project_dir: Path) -> Catalog:
     """``services/*.yml`` (and ``*.yaml``) in name order."""
     directory = project_dir / SERVICES_DIR
     files = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")], key=lambda p: p.name)
-    documents = [(f"{SERVICES_DIR}/{path.name}", _load_yaml(path, f"{SERVICES_DIR}/{path.name}")) for path in files]
+    documents = [
+        (f"{SERVICES_DIR}/{path.name}", load_services_yaml(path, f"{SERVICES_DIR}/{path.name}")) for path in files
+    ]
     return parse_catalog(documents)
 
 
 def read_previous_allocations(path: Path) -> Allocations:
-    data = _load_yaml(path, str(path))
+    data = load_services_yaml(path, str(path))
     if isinstance(data, dict) and "allocations" in data:
         data = data["allocations"]  # a whole inventory document is accepted too
     return Allocations.parse(data, str(path))

@@ -6,7 +6,9 @@ keys this re-implementation adds (``admin_cidrs``, ``ssh_user``, ``underlay_mtu`
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +65,45 @@ DEFAULT_REPOSITORY_DISK_SIZE = 40
 DEFAULT_ADMIN_CIDRS = ("0.0.0.0/0",)
 DEFAULT_DRBD_VERSION = "9.2.16"
 DEFAULT_DRBD_DOWNLOAD_URL = "https://pkg.linbit.com/downloads/drbd/9/drbd-{version}.tar.gz"
+
+# The underlay MTU each provider's network accepts (inclusive):
+# - AWS: every EC2 instance type supports 1500, current generations jumbo frames up to 9001 inside a VPC
+#   (docs.aws.amazon.com/AWSEC2/latest/UserGuide/network_mtu.html "Jumbo frames (9001 MTU)").
+# - GCP: "You can set a VPC network's MTU to any value between 1,300 bytes and 8,896 bytes (inclusive)"
+#   (docs.cloud.google.com/vpc/docs/mtu "Valid VPC network MTU sizes"; pulumi-gcp compute.Network.mtu says the same).
+# - Azure: default 1500; the largest MTU for traffic inside a virtual network on Linux is 3900 (Mellanox
+#   Cx-3/4/5; 9000 only on the MANA adapter, in preview) (learn.microsoft.com/azure/virtual-network/
+#   how-to-virtual-machine-mtu, table "Largest MTU for inter virtual network traffic").
+# - prepared/local: the operator's own network; 1280 (the IPv6 minimum) to 9001.
+# The lower bound is 1280 where the provider states none: docker's VXLAN overlay costs 50 of it.
+UNDERLAY_MTU_RANGE: dict[str, tuple[int, int]] = {
+    "aws": (1280, 9001),
+    "gcp": (1300, 8896),
+    "azure": (1280, 3900),
+    "prepared": (1280, 9001),
+    "local": (1280, 9001),
+}
+
+# Admin user names a cloud refuses for a VM (Azure: osProfile.adminUsername, "This value cannot be one of the
+# reserved names", learn.microsoft.com/azure/virtual-machines/linux/faq "What are the username requirements").
+RESERVED_USERS: dict[str, frozenset[str]] = {
+    "azure": frozenset(
+        (
+            "administrator", "admin", "user", "user1", "test", "user2", "test1", "user3", "admin1", "1", "123",
+            "a", "actuser", "adm", "admin2", "aspnet", "backup", "console", "david", "guest", "john", "owner",
+            "root", "server", "sql", "support", "support_388945a0", "sys", "test2", "test3", "user4", "user5",
+        )
+    ),
+}  # fmt: skip
+
+# Config namespaces the program reads or whose provider it uses; any other namespace in the stack file is a
+# typo (``hvie:admin_cidrs`` would otherwise be ignored silently — and leave ssh open to the world).
+KNOWN_NAMESPACES = ("hive", "aws", "gcp", "azure-native", "docker", "command", "tls", "random", "pulumi")
+# Keys whose value must be a Pulumi secret (``pulumi config set --secret``); keys that may be one. Any other
+# key's value reaches plain resource inputs, names and outputs: it cannot stay secret, so secret is refused.
+SECRET_REQUIRED = ("ssh_private_key",)
+SECRET_PLACEHOLDER = "[secret]"  # a secret value offline, where it cannot be decrypted
+SECRET_ALLOWED = ("ssh_private_key", "drbd_download_url")
 
 # Keys and where they may appear. Values: the providers that accept the key (None = all).
 PROJECT_KEYS = {"name": None, "domain": None}
@@ -142,6 +183,7 @@ class StageConfig:
     drbd_version: str
     drbd_download_url: str
     file: str
+    secret_keys: frozenset[str] = frozenset()  # hive keys (without namespace) whose value is a Pulumi secret
 
     @property
     def prefix(self) -> str:
@@ -159,8 +201,11 @@ class StageConfig:
 
 @dataclass(frozen=True)
 class ConfigValue:
+    """One config value as the program receives it; ``secret``: set with ``pulumi config set --secret``."""
+
     value: Any
     file: str
+    secret: bool = False
 
 
 def stack_file(stack: str) -> str:
@@ -171,14 +216,33 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
     """Validate the ``hive:*`` configuration of ``stack``; raise :class:`ConfigError` on the first problem."""
     file = stack_file(stack)
     hive: dict[str, Node] = {}
+    secret_keys: set[str] = set()
     for full_key, item in config.items():
         namespace, _, key = full_key.partition(":")
+        node = Node(item.value, item.file, (full_key,))
+        if namespace not in KNOWN_NAMESPACES:
+            close = difflib.get_close_matches(namespace, KNOWN_NAMESPACES, n=1)
+            hint = f"did you mean {close[0]}:{key}? " if close else ""
+            raise node.error(
+                f"unknown config namespace {namespace!r}", hint + "namespaces: " + ", ".join(KNOWN_NAMESPACES)
+            )
         if namespace != "hive":
             continue
-        node = Node(item.value, item.file, (full_key,))
         if key not in STAGE_KEYS and key not in PROJECT_KEYS:
             allowed = ", ".join(f"hive:{k}" for k in sorted({*STAGE_KEYS, *PROJECT_KEYS}))
             raise node.error("unknown key", "allowed: " + allowed)
+        if item.secret:
+            if key not in SECRET_ALLOWED:
+                raise node.error(
+                    "is a secret, but its value is used in plain resource names, inputs and outputs",
+                    "set it without --secret; secrets: " + ", ".join(f"hive:{k}" for k in SECRET_ALLOWED),
+                )
+            secret_keys.add(key)
+        elif key in SECRET_REQUIRED and item.value not in (None, ""):
+            raise node.error(
+                "is in plain text in the stack file",
+                f"a secret: pulumi config set --secret hive:{key} < FILE, and delete the plain value",
+            )
         hive[key] = node
 
     def need(key: str) -> Node:
@@ -227,7 +291,12 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         else (4 if separate_repository else 3)
     )
 
-    subnets = _parse_subnets(hive.get("subnets"), cidr)
+    region = (
+        hive["region"].string(r"[a-z0-9][a-z0-9-]*", "a region name, e.g. ap-northeast-1")
+        if present(hive, "region")
+        else None
+    )
+    subnets = _parse_subnets(hive.get("subnets"), cidr, provider, region)
     addresses = _parse_addresses(hive.get("ip_address_list"), cidr, number_of_hosts)
 
     custom_hostname = (
@@ -294,7 +363,7 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         ip_address_list=addresses,
         custom_hostname=custom_hostname,
         first_hive=first_hive,
-        region=text("region", None),
+        region=region,
         instance_type=text("instance_type", defaults.instance_type),
         repository_instance_type=text("repository_instance_type", None)
         or text("instance_type", defaults.instance_type),
@@ -306,19 +375,54 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         host_generation=host_generation,
         internal_cidr=internal_cidr,
         admin_cidrs=admin_cidrs,
-        ssh_user=hive["ssh_user"].string(r"[a-z_][a-z0-9_-]{0,31}", "a POSIX user name")
-        if present(hive, "ssh_user")
-        else defaults.ssh_user,
-        underlay_mtu=hive["underlay_mtu"].integer(1280, 9001)
+        ssh_user=_ssh_user(hive["ssh_user"], provider) if present(hive, "ssh_user") else defaults.ssh_user,
+        underlay_mtu=hive["underlay_mtu"].integer(*UNDERLAY_MTU_RANGE[provider])
         if present(hive, "underlay_mtu")
         else defaults.underlay_mtu,
         drbd_version=drbd_version,
-        drbd_download_url=text("drbd_download_url", DEFAULT_DRBD_DOWNLOAD_URL) or DEFAULT_DRBD_DOWNLOAD_URL,
+        drbd_download_url=_download_url(hive["drbd_download_url"], "drbd_download_url" in secret_keys)
+        if present(hive, "drbd_download_url")
+        else DEFAULT_DRBD_DOWNLOAD_URL,
         file=file,
+        secret_keys=frozenset(secret_keys),
     )
 
 
-def _parse_subnets(node: Node | None, cidr: ipaddress.IPv4Network) -> tuple[SubnetSpec, ...]:
+def _ssh_user(node: Node, provider: str) -> str:
+    user = node.string(r"[a-z_][a-z0-9_-]{0,31}", "a POSIX user name")
+    if user in RESERVED_USERS.get(provider, ()):
+        raise node.error(f"{user} is a name {provider} reserves", "another user name, e.g. hiveadmin")
+    return user
+
+
+def _download_url(node: Node, secret: bool) -> str:
+    """An https URL (a secret one stands as a placeholder offline: it cannot be read there)."""
+    url = node.string()
+    if secret and url == SECRET_PLACEHOLDER:
+        return url
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?/\S*", url):
+        shown = "the secret value" if secret else _scheme(url)
+        raise node.error(f"{shown} is not an https URL", "https://…, e.g. " + DEFAULT_DRBD_DOWNLOAD_URL)
+    return url
+
+
+def _scheme(url: str) -> str:
+    return repr(url.split("://", 1)[0] + "://…") if "://" in url else repr(url)
+
+
+def _zone_matches(provider: str, region: str | None, zone: str) -> bool:
+    """A zone belongs to the region: AWS ``<region><letter>``, GCP ``<region>-<letter>``, Azure ``1``–``3``."""
+    if provider == "azure":
+        return zone in ("1", "2", "3")
+    if region is None or provider not in ("aws", "gcp"):
+        return True
+    pattern = rf"{re.escape(region)}[a-z]" if provider == "aws" else rf"{re.escape(region)}-[a-z]"
+    return re.fullmatch(pattern, zone) is not None
+
+
+def _parse_subnets(
+    node: Node | None, cidr: ipaddress.IPv4Network, provider: str = "prepared", region: str | None = None
+) -> tuple[SubnetSpec, ...]:
     if node is None or node.value is None:
         return ()
     subnets: list[SubnetSpec] = []
@@ -337,6 +441,16 @@ def _parse_subnets(node: Node | None, cidr: ipaddress.IPv4Network) -> tuple[Subn
         if any(s.name == subnet_name for s in subnets):
             raise fields["name"].error(f"{subnet_name} is used twice", "unique subnet names")
         zone = fields["available_zone"].string() if present(fields, "available_zone") else None
+        if zone is not None and not _zone_matches(provider, region, zone):
+            allowed = (
+                "1, 2 or 3"
+                if provider == "azure"
+                else f"a zone of {region}, e.g. {region}{'-' if provider == 'gcp' else ''}a"
+            )
+            raise fields["available_zone"].error(
+                f"{zone} is not a zone of region {region}" if provider != "azure" else f"{zone} is not an Azure zone",
+                allowed,
+            )
         subnets.append(SubnetSpec(subnet_name, net, zone))
     return tuple(subnets)
 
@@ -356,8 +470,12 @@ def _parse_addresses(
     result = []
     for item in items:
         addr = item.address()
-        if addr not in cidr or addr in (cidr.network_address, cidr.broadcast_address):
+        if addr not in cidr:
             raise item.error(f"{addr} is outside hive:cidr {cidr}", f"a host address in {cidr}")
+        if addr == cidr.network_address:
+            raise item.error(f"{addr} is the network address of hive:cidr {cidr}", f"a host address in {cidr}")
+        if addr == cidr.broadcast_address:
+            raise item.error(f"{addr} is the broadcast address of hive:cidr {cidr}", f"a host address in {cidr}")
         if addr in seen:
             raise item.error(f"{addr} is listed twice", "unique addresses")
         seen.add(addr)

@@ -21,8 +21,11 @@ PREPARED_EXTRA = {
 }
 
 
-def config(values: dict[str, Any], file: str = "Pulumi.staging.yaml") -> dict[str, ConfigValue]:
-    return {key: ConfigValue(value, file) for key, value in values.items()}
+def config(
+    values: dict[str, Any], file: str = "Pulumi.staging.yaml", secret: tuple[str, ...] = ("hive:ssh_private_key",)
+) -> dict[str, ConfigValue]:
+    """Config as the engine passes it; the keys in ``secret`` were set with ``pulumi config set --secret``."""
+    return {key: ConfigValue(value, file, secret=key in secret) for key, value in values.items()}
 
 
 @pytest.fixture(scope="session")

@@ -161,9 +161,9 @@ def test_gcp_stage_overlay_mtu(make_site):
 
 @st.composite
 def subnet_layouts(draw):
-    """A cidr, 1–4 disjoint subnets inside it, and a host count that fits."""
+    """A cidr (not docker's default ingress 10.0.0.0/24), 1–4 disjoint subnets inside it, and a host count that fits."""
     prefix = draw(st.integers(16, 24))
-    base = ipaddress.ip_network(f"10.{draw(st.integers(0, 255))}.0.0/{prefix}", strict=False)
+    base = ipaddress.ip_network(f"10.{draw(st.integers(1, 255))}.0.0/{prefix}", strict=False)
     count = draw(st.integers(1, 4))
     sub_prefix = draw(st.integers(base.prefixlen + 2, 28))
     pool = list(base.subnets(new_prefix=sub_prefix))
@@ -203,7 +203,7 @@ def test_addresses_are_inside_their_subnet_and_cidr_and_unique(make_stage, layou
 @given(st.integers(3, 30))
 def test_zones_are_spread_over_three(make_stage, count):
     stage = make_stage(
-        **{"hive:provider": "gcp", "hive:region": "r1", "gcp:project": "p", "hive:cidr": "10.0.0.0/16"},
+        **{"hive:provider": "gcp", "hive:region": "r1", "gcp:project": "p", "hive:cidr": "10.8.0.0/16"},
         **{"hive:number_of_hosts": count},
     )
     hives = [h for h in plan_hosts(stage) if h.is_hive]
@@ -236,12 +236,12 @@ def test_host_generation_names_a_host_of_the_stage(make_stage):
 
 
 def test_aws_fixed_addresses_fall_into_the_zonal_quarters(make_stage):
-    addresses = ["10.1.0.10", "10.1.0.70", "10.1.0.130", "10.1.0.11"]
+    addresses = ["10.1.0.10", "10.1.0.70", "10.1.0.140", "10.1.0.11"]
     hosts = plan_hosts(make_stage(**(AWS | {"hive:cidr": "10.1.0.0/24", "hive:ip_address_list": addresses})))
     assert [h.az for h in hosts] == ["ap-northeast-1a", "ap-northeast-1b", "ap-northeast-1c", "ap-northeast-1a"]
 
 
 def test_aws_fixed_address_outside_the_zonal_quarters(make_stage):
-    addresses = ["10.1.0.10", "10.1.0.70", "10.1.0.130", "10.1.0.200"]
+    addresses = ["10.1.0.10", "10.1.0.70", "10.1.0.140", "10.1.0.200"]
     with pytest.raises(ConfigError, match=r"hive:ip_address_list\[3\]: 10.1.0.200 is in none of the subnets"):
         plan_hosts(make_stage(**(AWS | {"hive:cidr": "10.1.0.0/24", "hive:ip_address_list": addresses})))
