@@ -6,7 +6,7 @@ Validation runs here, before any resource exists; a bad input ends the program w
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from pulumi.runtime import config as runtime_config
 from components.inventory.allocation import Allocations
 from components.inventory.errors import ConfigError
 from components.inventory.site import Site, resolve_site
-from components.inventory.sources import config_from_engine, read_catalog
+from components.inventory.sources import check_build_contexts, config_from_engine, read_catalog
 from components.inventory.stage import parse_stage
 
 ALLOCATIONS_OUTPUT = "allocations"
@@ -44,6 +44,14 @@ def engine_config() -> dict[str, Any]:
     return {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
 
 
+def engine_secret_keys(keys: Iterable[str]) -> set[str]:
+    """The keys the engine marks secret (``pulumi config set --secret``): the SDK's own record
+    (``pulumi.runtime.config.is_config_secret``, set from the language host's ``configSecretKeys``) and
+    ``PULUMI_CONFIG_SECRET_KEYS`` — the two places ``pulumi.Config.get_secret`` consults."""
+    from_env = set(runtime_config.get_config_secret_keys_env())
+    return {key for key in keys if key in from_env or runtime_config.is_config_secret(key)}
+
+
 def previous_allocations() -> pulumi.Output[Allocations]:
     """This stack's own last ``allocations`` output (empty on the first run), via a StackReference to itself."""
     own = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
@@ -66,8 +74,11 @@ def load_program_site(project_dir: Path) -> ProgramSite:
     stack = pulumi.get_stack()
 
     def plain() -> Site:
-        stage = parse_stage(config_from_engine(engine_config(), project_dir, stack), stack)
-        return resolve_site(stage, read_catalog(project_dir), Allocations.empty())
+        raw = engine_config()
+        stage = parse_stage(config_from_engine(raw, project_dir, stack, engine_secret_keys(raw)), stack)
+        site = resolve_site(stage, read_catalog(project_dir), Allocations.empty())
+        check_build_contexts(site, project_dir)
+        return site
 
     site = _validated(plain)
     resolved = previous_allocations().apply(

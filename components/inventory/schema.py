@@ -56,7 +56,7 @@ class Node:
         children: dict[str, Node] = {}
         for key, child in value.items():
             if not isinstance(key, str):
-                raise self.error(f"key {key!r} is not a string")
+                raise self.error(*_key_problem(key))
             if allowed_set is not None and key not in allowed_set:
                 raise self.at(key, child).error("unknown key", "allowed: " + ", ".join(sorted(allowed_set)))
             children[key] = self.at(key, child)
@@ -75,7 +75,12 @@ class Node:
 
     # -- scalars ----------------------------------------------------------------------------------------
     def string(self, pattern: str | None = None, allowed: str | None = None, max_len: int | None = None) -> str:
-        if isinstance(self.value, bool) or not isinstance(self.value, (str, int, float)):
+        if isinstance(self.value, bool):
+            raise self.error(
+                f"expected a string, got boolean {self.value}",
+                "YAML 1.1 reads yes/no/on/off/true/false as booleans: quote the value, e.g. 'on'",
+            )
+        if not isinstance(self.value, (str, int, float)):
             raise self.error(f"expected a string, got {type(self.value).__name__} {_show(self.value)}")
         text = str(self.value)
         if pattern is not None and not re.fullmatch(pattern, text):
@@ -162,6 +167,20 @@ class Node:
         if not isinstance(addr, ipaddress.IPv4Address):
             raise self.bad("an IPv4 address")
         return addr
+
+
+def _key_problem(key: Any) -> tuple[str, str]:
+    """The error for a mapping key YAML did not read as a string, with the hint to quote it."""
+    text = getattr(key, "text", repr(key))
+    value = getattr(key, "value", key)
+    if isinstance(value, bool):
+        return (
+            f"key {text} is read as the boolean {value}, not a name",
+            f"YAML 1.1 reads yes/no/on/off as booleans: quote it, '{text}'",
+        )
+    if isinstance(value, (int, float)):
+        return f"key {text} is read as a number, not a name", f"quote it: '{text}'"
+    return f"key {text} is not a string", "a name"
 
 
 def default(nodes: Mapping[str, Node], key: str, fallback: Any = None) -> Any:

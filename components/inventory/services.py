@@ -17,7 +17,7 @@ from components.inventory.schema import Node, present
 from components.inventory.stage import STAGES
 from components.inventory.units import duration_of, size_of
 
-SERVICE_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}"
+SERVICE_NAME = r"[a-z0-9][a-z0-9_.-]{0,62}"  # lower-case: a built image is named image_<service>
 VOLUME_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}"
 NETWORK_NAME = r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}"
 DEFAULT_NETWORK = "hive_default_network"
@@ -25,6 +25,33 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 PUBLISH_MODES = ("ingress", "host")
 FSTYPES = ("xfs", "ext4")
 REGISTRY_PORT = 5000
+# Ports the hosts themselves listen on: a service publishing one takes it over (ingress publishes on every node)
+# or cannot start (host mode). On AWS the security group opens 22 and 2376 to admin_cidrs only for the hosts.
+HOST_PORTS = {
+    22: "ssh",
+    2376: "the docker API (TLS)",
+    2377: "swarm management",
+    7946: "swarm node gossip",
+    4789: "the overlay network's VXLAN",
+    REGISTRY_PORT: "the site registry on the repository server",
+}
+# A docker image reference (github.com/distribution/reference regexp.go): optional registry host[:port]/,
+# lower-case path components, optional :tag, optional @digest. Only the registry host may hold upper case.
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+IMAGE_REFERENCE = (
+    rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::[\w][\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?"
+)
+IMAGE_ALLOWED = "a docker image reference: lower-case [registry/]name[:tag][@sha256:digest], e.g. postgres:16"
+# A placement constraint: <attribute> ==|!= <value> (docker service create --constraint; swarmkit
+# manager/constraint/constraint.go: one operator, the attributes below or node.labels.<k> / engine.labels.<k>).
+CONSTRAINT = re.compile(
+    r"\s*(node\.(?:id|hostname|role|platform\.os|platform\.arch)|(?:node|engine)\.labels\.[A-Za-z0-9_.-]+)"
+    r"\s*(==|!=)\s*([^=!\s][^=!]*?)\s*"
+)
+CONSTRAINT_ALLOWED = "<attribute> == <value> or <attribute> != <value>, e.g. node.labels.hives == true"
+# swarmkit honours spread descriptors starting with node.labels. or engine.labels. only.
+SPREAD = r"(?:node|engine)\.labels\.[A-Za-z0-9_.-]+"
 
 FILE_KEYS = {"plugin", "services", "networks", "available_on"}
 SERVICE_KEYS = {
@@ -264,6 +291,10 @@ def parse_catalog(documents: list[tuple[str, Any]]) -> Catalog:
 
 
 def _name(node: Node, name: str, pattern: str) -> None:
+    if pattern == SERVICE_NAME and name.lower() != name and re.fullmatch(pattern, name.lower()):
+        raise node.error(
+            f"name {name!r} has upper-case letters", "service names are lower-case: images are named after them"
+        )
     if not re.fullmatch(pattern, name):
         raise node.error(f"name {name!r} is invalid", "letters, digits, '_', '.', '-', at most 63 characters")
     if name.startswith("hive-"):
@@ -369,7 +400,7 @@ def _service(node: Node, name: str, file_stages: tuple[str, ...]) -> Service:
         file=node.file,
         image=_image(f["image"], name),
         available_on=available_on,
-        ports=tuple(_port(item) for item in f["ports"].items()) if "ports" in f else (),
+        ports=_ports(f["ports"], opt.get("endpoint_mode")) if "ports" in f else (),
         volumes=tuple(_mount(item) for item in f["volumes"].items()) if "volumes" in f else (),
         **opt,
     )
@@ -377,7 +408,7 @@ def _service(node: Node, name: str, file_stages: tuple[str, ...]) -> Service:
 
 def _image(node: Node, service: str) -> str | ImageBuild:
     if isinstance(node.value, str):
-        return node.string(r"[^\s]+", "an image reference like postgres:16")
+        return image_reference(node)
     f = node.mapping(IMAGE_KEYS)
     if present(f, "from") == present(f, "context"):
         raise node.error("needs exactly one of 'from' (generated Dockerfile) and 'context' (a build directory)")
@@ -396,7 +427,7 @@ def _image(node: Node, service: str) -> str | ImageBuild:
         if context.startswith("/") or ".." in context.split("/"):
             raise f["context"].bad("a directory inside services/")
     return ImageBuild(
-        from_image=f["from"].string(r"[^\s]+", "an image reference") if present(f, "from") else None,
+        from_image=image_reference(f["from"]) if present(f, "from") else None,
         context=context,
         dockerfile=f["dockerfile"].string() if present(f, "dockerfile") else None,
         args=f["args"].string_map() if present(f, "args") else {},
@@ -410,8 +441,17 @@ def _image(node: Node, service: str) -> str | ImageBuild:
         if present(f, "stop_signal")
         else None,
         pull_on=pull_on,
-        pull_from=f["pull_from"].string(r"[^\s]+", "an image reference") if present(f, "pull_from") else None,
+        pull_from=image_reference(f["pull_from"]) if present(f, "pull_from") else None,
     )
+
+
+def image_reference(node: Node) -> str:
+    text = node.string()
+    if not re.fullmatch(IMAGE_REFERENCE, text):
+        if text.lower() != text and re.fullmatch(IMAGE_REFERENCE, text.lower()):
+            raise node.error(f"{text} has upper-case letters", "docker image names are lower-case")
+        raise node.bad(IMAGE_ALLOWED)
+    return text
 
 
 def _port(node: Node) -> Port:
@@ -438,6 +478,34 @@ def _port(node: Node) -> Port:
     return Port(int(target), protocol, "ingress", int(published) if published else None)
 
 
+def _ports(node: Node, endpoint_mode: str | None) -> tuple[Port, ...]:
+    """The ports of one service: none on a port the hosts use, none twice, no ingress port with dnsrr."""
+    ports: list[Port] = []
+    seen: dict[tuple[int, str], int] = {}
+    for item in node.items():
+        port = _port(item)
+        if port.published in HOST_PORTS:
+            raise item.error(
+                f"publishes {port.published}, the hosts' {HOST_PORTS[port.published]} port",
+                "another port; " + ", ".join(str(p) for p in sorted(HOST_PORTS)) + " belong to the hosts",
+            )
+        if port.published is not None:
+            slot = (port.published, port.protocol)
+            if slot in seen:
+                raise item.error(
+                    f"{port.published}/{port.protocol} is already published by ports[{seen[slot]}] of this service",
+                    "each published port once",
+                )
+            seen[slot] = item.path[-1]  # type: ignore[assignment]
+        if endpoint_mode == "dnsrr" and port.mode == "ingress":
+            raise item.error(
+                "is an ingress port, but endpoint_mode is dnsrr (swarm refuses: the ingress needs a virtual IP)",
+                "mode: host for this port, or endpoint_mode: vip",
+            )
+        ports.append(port)
+    return tuple(ports)
+
+
 def _mount(node: Node) -> Mount:
     f = node.mapping(
         {"source", "target", "type", "readonly", "drbd", "driver", "driver_opts", "nfs"}, required=("target",)
@@ -453,6 +521,11 @@ def _mount(node: Node) -> Mount:
         raise f["driver_opts"].error("is set without driver", "driver_opts only with driver")
     if present(f, "type"):
         kind = f["type"].choice(("volume", "bind", "tmpfs"))
+    elif source is not None and not source.startswith("/") and (source.startswith((".", "~")) or "/" in source):
+        raise f["source"].error(
+            f"{source} is a relative path: a bind mount needs an absolute host path",
+            "an absolute path like /srv/data, or a volume name (letters, digits, '_', '.', '-')",
+        )
     else:
         kind = "bind" if source is not None and source.startswith("/") else ("tmpfs" if source is None else "volume")
     if kind != "tmpfs" and source is None:
@@ -462,7 +535,9 @@ def _mount(node: Node) -> Mount:
     if kind == "volume":
         _name(f["source"], source or "", VOLUME_NAME)
     if kind == "bind" and not (source or "").startswith("/"):
-        raise f["source"].bad("an absolute host path for a bind mount")
+        raise f["source"].error(
+            f"{source} is a relative path: a bind mount needs an absolute host path", "e.g. /srv/data"
+        )
     return Mount(
         source=source,
         target=target,
@@ -528,14 +603,26 @@ def _placement(node: Node) -> Placement:
         else:
             spread = item.string(r"(spread=)?\S+", "{spread: node.labels.az} or 'spread=node.labels.az'")
             spread = spread.removeprefix("spread=")
+        if not re.fullmatch(SPREAD, spread):
+            raise item.bad("a spread over node.labels.<label> or engine.labels.<label> (swarm ignores others)")
         preferences.append(spread)
     return Placement(
-        constraints=tuple(f["constraints"].string_list(r".+(==|!=).+", "e.g. node.labels.hives == true"))
-        if present(f, "constraints")
-        else (),
+        constraints=tuple(_constraint(item) for item in _listed(f["constraints"])) if present(f, "constraints") else (),
         preferences=tuple(preferences),
         max_replicas=f["max_replicas"].integer(0, 1000) if present(f, "max_replicas") else None,
     )
+
+
+def _listed(node: Node) -> list[Node]:
+    """A list of nodes; a single string is a one-element list."""
+    return [node] if isinstance(node.value, str) else node.items()
+
+
+def _constraint(node: Node) -> str:
+    text = node.string()
+    if not CONSTRAINT.fullmatch(text):
+        raise node.bad(CONSTRAINT_ALLOWED)
+    return text
 
 
 def _network(node: Node, name: str) -> NetworkSpec:

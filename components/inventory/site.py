@@ -8,6 +8,12 @@ from typing import Any
 from components.inventory.addressing import Host, InternalNetworks, internal_networks, overlay_mtu, plan_hosts
 from components.inventory.allocation import Allocations, allocate, drbd_port
 from components.inventory.errors import ConfigError
+from components.inventory.feasibility import (
+    check_mirrored_disk,
+    check_overlay_subnets,
+    check_single_primary,
+    survivability_warnings,
+)
 from components.inventory.services import Catalog, Drbd, ImageBuild, Mount, Service
 from components.inventory.stage import StageConfig
 
@@ -142,6 +148,9 @@ def resolve_site(stage: StageConfig, catalog: Catalog, previous: Allocations) ->
     """Everything the program needs, validated; raises :class:`ConfigError` on the first problem."""
     hosts = plan_hosts(stage)
     services = catalog.for_stage(stage.stage)
+    check_single_primary(services, stage.stage)
+    check_mirrored_disk(stage, services)
+    check_overlay_subnets(stage, services)
     allocations = allocate(services.services, previous)
     hives = [h for h in hosts if h.is_hive]
     warnings: list[str] = []
@@ -167,6 +176,7 @@ def resolve_site(stage: StageConfig, catalog: Catalog, previous: Allocations) ->
             if defined:
                 definitions[mount.source] = (service, index, mount)
             volumes[mount.source] = _volume(stage, service, index, mount, hives, allocations, warnings)
+    warnings += survivability_warnings(stage, [v.name for v in volumes.values() if v.kind == "drbd"])
     return Site(
         stage=stage,
         hosts=hosts,

@@ -9,7 +9,7 @@ from typing import Any
 
 from components.inventory.allocation import Allocations
 from components.inventory.errors import ConfigError
-from components.inventory.services import Catalog, parse_catalog
+from components.inventory.services import Catalog, ImageBuild, parse_catalog
 from components.inventory.site import Site, resolve_site
 from components.inventory.stage import SECRET_PLACEHOLDER, ConfigValue, parse_stage, stack_file
 from components.inventory.yamlfiles import engine_string, is_secure, load_pulumi_yaml, load_services_yaml
@@ -133,7 +133,34 @@ def read_previous_allocations(path: Path) -> Allocations:
     return Allocations.parse(data, str(path))
 
 
+def check_build_contexts(site: Site, project_dir: Path) -> None:
+    """Every image this stage builds from a context has its directory and Dockerfile (the paths
+    components/swarm/images.py ``image_plans`` gives the provider: ``services/<context>/<dockerfile>``)."""
+    for service in site.catalog.services:
+        image = service.image
+        if not isinstance(image, ImageBuild) or not service.builds_image(site.stage.stage) or image.context is None:
+            continue
+        path = ("services", service.name, "image")
+        context = project_dir / SERVICES_DIR / image.context
+        if not context.is_dir():
+            raise ConfigError(
+                service.file, (*path, "context"), f"{SERVICES_DIR}/{image.context}/ is not a directory",
+                f"a build directory under {SERVICES_DIR}/",
+            )  # fmt: skip
+        dockerfile = image.dockerfile or "Dockerfile"
+        where = (*path, "dockerfile") if image.dockerfile else (*path, "context")
+        if dockerfile.startswith("/") or ".." in Path(dockerfile).parts:
+            raise ConfigError(service.file, where, f"{dockerfile} is outside the build context", "a relative path")
+        if not (context / dockerfile).is_file():
+            raise ConfigError(
+                service.file, where, f"{SERVICES_DIR}/{image.context}/{dockerfile} does not exist",
+                "a Dockerfile in the build context",
+            )  # fmt: skip
+
+
 def load_site(project_dir: Path, stack: str, previous: Allocations | None = None) -> Site:
     """Read and validate everything from the project's files (the offline path)."""
     stage = parse_stage(read_config_files(project_dir, stack), stack)
-    return resolve_site(stage, read_catalog(project_dir), previous or Allocations.empty())
+    site = resolve_site(stage, read_catalog(project_dir), previous or Allocations.empty())
+    check_build_contexts(site, project_dir)
+    return site

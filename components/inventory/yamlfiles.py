@@ -94,10 +94,6 @@ class NonStringKey:
     def __eq__(self, other: object) -> bool:
         return isinstance(other, NonStringKey) and (type(self.value), self.text) == (type(other.value), other.text)
 
-    def hint(self) -> str:
-        kind = {bool: "a boolean", int: "a number", float: "a number"}.get(type(self.value), type(self.value).__name__)
-        return f"key {self.text} is read as {kind}, not a name", f"quote it: '{self.text}'"
-
 
 class _ServicesLoader(yaml.SafeLoader):
     """PyYAML's safe loader; a key YAML does not read as a string is kept as :class:`NonStringKey`."""

@@ -14,6 +14,7 @@ REFERENCE_STAGE = {
     "hive:provider": "aws",
     "hive:region": "ap-northeast-1",
     "hive:cidr": "10.1.0.0/16",
+    "hive:mirrored_disk_size": 20,
     "hive:subnets": [
         {"cidr": "10.1.1.0/24", "name": "subnet-a", "available_zone": "ap-northeast-1a"},
         {"cidr": "10.1.2.0/24", "name": "subnet-c", "available_zone": "ap-northeast-1c"},

@@ -17,7 +17,7 @@ FULL_SERVICE = {
     "command": ["--port", "80"],
     "cpu_limit": 1.5,
     "dns": ["10.0.0.2"],
-    "endpoint_mode": "dnsrr",
+    "endpoint_mode": "vip",
     "entrypoint": "/docker-entrypoint.sh nginx",
     "environment": {"A": 1, "B": True, "C": "x"},
     "healthcheck": {"test": ["CMD", "true"], "interval": "10s", "timeout": 3, "retries": 2, "start_period": "5s"},
@@ -32,11 +32,11 @@ FULL_SERVICE = {
     "networks": ["hive_default_network", "front"],
     "placement": {
         "constraints": ["node.labels.az == a"],
-        "preferences": [{"spread": "node.labels.az"}, "spread=node.hostname"],
+        "preferences": [{"spread": "node.labels.az"}, "spread=engine.labels.rack"],
         "max_replicas": 1,
     },
     "ports": ["80:80", "8443/tcp", {"target": 53, "published": 53, "protocol": "udp", "mode": "host"}],
-    "replicas": 2,
+    "replicas": 1,
     "restart_config": {"condition": "on-failure", "delay": "5s", "max_attempts": 3, "window": "60s"},
     "standalone": False,
     "stop_grace_period": "20s",
@@ -58,7 +58,7 @@ def test_every_reference_attribute_is_accepted_and_typed():
     assert service.environment == {"A": "1", "B": "true", "C": "x"}
     assert service.healthcheck is not None and service.healthcheck.timeout == "3s"
     assert service.mem_limit == 512 << 20
-    assert service.placement is not None and service.placement.preferences == ("node.labels.az", "node.hostname")
+    assert service.placement is not None and service.placement.preferences == ("node.labels.az", "engine.labels.rack")
     assert service.ports == (
         Port(80, "tcp", "ingress", 80),
         Port(8443, "tcp", "ingress", None),

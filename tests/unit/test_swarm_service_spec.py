@@ -43,7 +43,7 @@ FULL: dict[str, Any] = {
     "hosts": {"extra.example": "10.9.9.9", "s-hive0": "10.1.1.1"},
     "labels": {"tier": "web"},
     "logging": {"driver": "json-file", "options": {"max-size": "10m"}},
-    "replicas": 2,
+    "replicas": 1,  # one task: it mounts a DRBD volume (single primary)
     "networks": ["front"],
     "placement": {
         "constraints": ["node.labels.hives == true"],
@@ -118,7 +118,7 @@ def test_every_attribute_maps(site: Site) -> None:
     assert result.ignore_changes == []
     assert result.kwargs == {
         "name": "web",
-        "mode": {"replicated": {"replicas": 2}},
+        "mode": {"replicated": {"replicas": 1}},
         "endpoint_spec": {
             "mode": "vip",
             "ports": [
