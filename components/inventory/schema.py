@@ -126,6 +126,10 @@ class Node:
         if isinstance(value, str) and value.lower() in ("true", "false"):
             return value.lower() == "true"
         if not isinstance(value, bool):
+            if isinstance(value, str) and value.lower() in ("yes", "no", "on", "off", "y", "n"):
+                raise self.bad(
+                    "true or false: YAML 1.2, which Pulumi reads stack files with, takes yes/no/on/off as strings"
+                )
             raise self.bad("true or false")
         return value
 

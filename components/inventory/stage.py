@@ -367,7 +367,7 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         instance_type=text("instance_type", defaults.instance_type),
         repository_instance_type=text("repository_instance_type", None)
         or text("instance_type", defaults.instance_type),
-        image_name=text("image_name", defaults.image_name),
+        image_name=_image_name(hive["image_name"], provider) if present(hive, "image_name") else defaults.image_name,
         disk_size=disk_size,
         repository_disk_size=repository_disk_size,
         mirrored_disk_size=size("mirrored_disk_size", None),
@@ -388,6 +388,38 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
     )
 
 
+# What each cloud takes as hive:image_name (components/infra/<provider>.py reads it so):
+# aws: an AMI id ami-… or an AMI name pattern looked up in Debian's account (AMI names: letters, digits and
+# ( ) [ ] . / - _ ' @, plus the filter wildcards * ?); gcp: an image or family path/URL of Compute Engine;
+# azure: an az CLI URN Publisher:Offer:Sku:Version or an image resource id /subscriptions/….
+IMAGE_NAMES: dict[str, tuple[str, str]] = {
+    "aws": (
+        r"ami-[0-9a-f]{8,17}|[A-Za-z0-9()\[\]./\-_'@*?]{3,128}",
+        "an AMI id ami-… or an AMI name pattern, e.g. debian-13-amd64-*",
+    ),
+    "gcp": (
+        r"(https://www\.googleapis\.com/compute/v1/)?(projects/[a-z0-9.:-]+/global/images/)?(family/)?[a-z]([-a-z0-9]*[a-z0-9])?",
+        "a Compute Engine image or family, e.g. projects/debian-cloud/global/images/family/debian-13",
+    ),
+    "azure": (
+        r"[^:\s]+:[^:\s]+:[^:\s]+:[^:\s]+|/subscriptions/\S+",
+        "Publisher:Offer:Sku:Version, e.g. Debian:debian-13:13-gen2:latest",
+    ),
+}
+
+
+def _image_name(node: Node, provider: str) -> str:
+    pattern, allowed = IMAGE_NAMES[provider]
+    text = node.string()
+    if not re.fullmatch(pattern, text) or (provider == "aws" and text.startswith(("projects/", "/"))):
+        others = [p for p, (pat, _) in IMAGE_NAMES.items() if p != provider and re.fullmatch(pat, text)]
+        problem = (
+            f"{text} is an image name of {others[0]}, not {provider}" if others else f"{text} is no {provider} image"
+        )
+        raise node.error(problem, allowed)
+    return text
+
+
 def _ssh_user(node: Node, provider: str) -> str:
     user = node.string(r"[a-z_][a-z0-9_-]{0,31}", "a POSIX user name")
     if user in RESERVED_USERS.get(provider, ()):
@@ -400,7 +432,7 @@ def _download_url(node: Node, secret: bool) -> str:
     url = node.string()
     if secret and url == SECRET_PLACEHOLDER:
         return url
-    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:\d+)?/\S*", url):
+    if not re.fullmatch(r"https://([^@/\s]+@)?[A-Za-z0-9.-]+(:\d+)?/\S*", url):
         shown = "the secret value" if secret else _scheme(url)
         raise node.error(f"{shown} is not an https URL", "https://…, e.g. " + DEFAULT_DRBD_DOWNLOAD_URL)
     return url
