@@ -5,8 +5,9 @@
 # Usage:  sudo env HIVE_DRBD_VERSION=9.2.16 \
 #             HIVE_DRBD_URL=https://pkg.linbit.com/downloads/drbd/9/drbd-9.2.16.tar.gz bash drbd-install.sh
 # Env:    HIVE_DRBD_VERSION  the DRBD 9 release, e.g. 9.2.16
-#         HIVE_DRBD_URL      the release's source tarball; a literal "{version}" in it is replaced by the version
-# Stdin:  —
+#         HIVE_DRBD_URL      the release's source tarball; a literal "{version}" in it is replaced by the version;
+#                            "-": read it from stdin (a secret URL, e.g. with a token: never printed, never in ps)
+# Stdin:  the source URL when HIVE_DRBD_URL is "-", else nothing
 # Files:  /var/cache/hive/drbd-<version>.tar.gz, /usr/src/drbd-<version>/ (the DKMS source tree),
 #         /etc/modules-load.d/hive-drbd.conf, /etc/drbd.d/global_common.conf, /etc/sysctl.d/90-hive-drbd.conf
 # When DRBD <version> is already loaded, nothing is built. When another DRBD version is loaded and in use
@@ -20,8 +21,12 @@ require_env HIVE_DRBD_VERSION HIVE_DRBD_URL
 
 version=$HIVE_DRBD_VERSION
 [[ $version =~ ^9\.[0-9]+\.[0-9]+(-[A-Za-z0-9.]+)?$ ]] || die "HIVE_DRBD_VERSION '$version' is not a DRBD 9 release"
-url=${HIVE_DRBD_URL//\{version\}/$version}
-[[ $url =~ ^https?://[^[:space:]]+$ ]] || die "HIVE_DRBD_URL '$url' is not an http(s) URL"
+url=$HIVE_DRBD_URL
+[[ $url != - ]] || read_secret url
+url=${url//\{version\}/$version}
+shown=$url
+[[ $HIVE_DRBD_URL != - ]] || shown="the DRBD source URL (secret)"
+[[ $url =~ ^https?://[^[:space:]]+$ ]] || die "HIVE_DRBD_URL '$shown' is not an http(s) URL"
 kernel=$(uname -r)
 src=/usr/src/drbd-$version
 cache=/var/cache/hive/drbd-$version.tar.gz
@@ -67,15 +72,16 @@ apt_install "$headers" dkms make gcc curl ca-certificates coccinelle
 if [[ ! -f $src/dkms.conf ]]; then
     mkdir -p "${cache%/*}"
     if [[ ! -s $cache ]]; then
-        log "downloading $url"
-        curl -fsSL --retry 5 --retry-delay 3 -o "$cache.part" "$url" || die "cannot download $url"
+        log "downloading $shown"
+        # The URL reaches curl on its stdin (-K -), not on its command line (ps shows command lines).
+        curl -fsSL --retry 5 --retry-delay 3 -o "$cache.part" -K - <<<"url = \"$url\"" || die "cannot download $shown"
         mv -f "$cache.part" "$cache"
         changed "downloaded drbd-$version.tar.gz"
     fi
     work=$(mktemp -d /var/tmp/hive-drbd.XXXXXX)
     tar -xzf "$cache" -C "$work" || { rm -rf "$work"; die "$cache is not a gzip tarball (remove it to download again)"; }
     top=$work/drbd-$version
-    [[ -d $top/drbd ]] || { rm -rf "$work"; die "$url has no drbd-$version/drbd/ directory"; }
+    [[ -d $top/drbd ]] || { rm -rf "$work"; die "$shown has no drbd-$version/drbd/ directory"; }
     rm -rf "$src"
     mkdir -p "$src/src"
     cp -a "$top/drbd" "$src/src/drbd"

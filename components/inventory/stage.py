@@ -428,14 +428,15 @@ def _ssh_user(node: Node, provider: str) -> str:
 
 
 def _download_url(node: Node, secret: bool) -> str:
-    """An https URL (a secret one stands as a placeholder offline: it cannot be read there)."""
+    """An https URL. A secret one is validated and then kept out of the model (:data:`SECRET_PLACEHOLDER`):
+    the program reads it as a Pulumi secret (``pulumi.Config.require_secret``) and a host gets it on stdin."""
     url = node.string()
     if secret and url == SECRET_PLACEHOLDER:
         return url
     if not re.fullmatch(r"https://([^@/\s]+@)?[A-Za-z0-9.-]+(:\d+)?/\S*", url):
         shown = "the secret value" if secret else _scheme(url)
         raise node.error(f"{shown} is not an https URL", "https://…, e.g. " + DEFAULT_DRBD_DOWNLOAD_URL)
-    return url
+    return SECRET_PLACEHOLDER if secret else url
 
 
 def _scheme(url: str) -> str:

@@ -103,6 +103,9 @@ class SiteProvisioner(pulumi.ComponentResource):
             return pki.docker_bundle(spec.host)
         if spec.stdin is Stdin.REGISTRY_PASSWORD:
             return self.registry_password
+        if spec.stdin is Stdin.DRBD_URL:
+            # Only ever a secret: the model keeps a placeholder (components/inventory/stage.py _download_url).
+            return pulumi.Config("hive").require_secret("drbd_download_url")
         if spec.stdin is Stdin.JOIN_TOKEN:
             (init,) = spec.after  # the first hive's swarm-init
             return pulumi.Output.secret(self.commands[init].stdout)

@@ -53,6 +53,7 @@ class Stdin(enum.Enum):
     TLS = "tls"  # the host key PEM, the host certificate PEM, the CA certificate PEM, in this order
     JOIN_TOKEN = "join_token"  # the manager join token (swarm-init's stdout on the first hive)
     REGISTRY_PASSWORD = "registry_password"  # the registry password of user hive
+    DRBD_URL = "drbd_url"  # hive:drbd_download_url when it is a Pulumi secret (HIVE_DRBD_URL is then "-")
 
 
 @dataclass(frozen=True, order=True)
@@ -115,7 +116,7 @@ class StepDefinition:
     name: str
     runs_on: HostPredicate
     env: EnvBuilder = _no_env
-    stdin: Stdin | None = None
+    stdin: Stdin | Callable[[Site], Stdin | None] | None = None  # a callable decides per site
     secret_stdout: bool = False
     assets: tuple[str, ...] = ()  # files besides lib.sh and the script that the script reads from $HERE
     after: CrossHost = _no_cross
@@ -246,8 +247,18 @@ def _is_drbd_hive(site: Site, host: Host) -> bool:
     return host.is_hive and site.drbd_supported and any(v.kind == "drbd" for v in site.volumes)
 
 
+def _drbd_url_is_secret(site: Site) -> bool:
+    return "drbd_download_url" in site.stage.secret_keys
+
+
 def _drbd_install_env(site: Site, host: Host) -> dict[str, str]:
-    return {"HIVE_DRBD_VERSION": site.stage.drbd_version, "HIVE_DRBD_URL": site.stage.drbd_download_url}
+    """A secret download URL (it may carry a token) goes on stdin, never on the command line."""
+    url = "-" if _drbd_url_is_secret(site) else site.stage.drbd_download_url
+    return {"HIVE_DRBD_VERSION": site.stage.drbd_version, "HIVE_DRBD_URL": url}
+
+
+def _drbd_install_stdin(site: Site) -> Stdin | None:
+    return Stdin.DRBD_URL if _drbd_url_is_secret(site) else None
 
 
 def _drbd_pool_env(site: Site, host: Host) -> dict[str, str]:
@@ -281,7 +292,7 @@ CATALOGUE: tuple[StepDefinition, ...] = (
         after=_after_registry,
     ),
     # Last on the host: building the module takes minutes and nothing of the swarm waits for it.
-    StepDefinition("drbd-install", _is_drbd_hive, _drbd_install_env, timeout_minutes=30),
+    StepDefinition("drbd-install", _is_drbd_hive, _drbd_install_env, stdin=_drbd_install_stdin, timeout_minutes=30),
     StepDefinition("drbd-pool", _is_drbd_hive, _drbd_pool_env),
 )
 STEP_NAMES: tuple[str, ...] = tuple(d.name for d in CATALOGUE)
@@ -314,7 +325,7 @@ def host_steps(site: Site, host: Host) -> list[StepSpec]:
                 host=host.fqdn,
                 name=d.name,
                 env=d.env(site, host),
-                stdin=d.stdin,
+                stdin=d.stdin(site) if callable(d.stdin) else d.stdin,
                 secret_stdout=d.secret_stdout,
                 files=d.files,
                 depends_on=(specs[-1].name,) if specs else (),

@@ -403,6 +403,7 @@ AWS_CONFIG = {
     "hive:provider": "aws",
     "hive:region": "ap-northeast-1",
     "hive:cidr": "10.1.0.0/16",
+    "hive:mirrored_disk_size": 20,  # the sample site has a DRBD volume
 }
 
 
