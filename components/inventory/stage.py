@@ -133,6 +133,7 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "underlay_mtu": None,
     "drbd_version": None,
     "drbd_download_url": None,
+    "drbd_sha256": None,
 }
 # Keys of other namespaces a provider needs (namespace:key).
 PROVIDER_REQUIRED = {
@@ -183,6 +184,7 @@ class StageConfig:
     drbd_version: str
     drbd_download_url: str
     file: str
+    drbd_sha256: str | None = None  # the source tarball's SHA-256 (lower-case hex); None: not pinned
     secret_keys: frozenset[str] = frozenset()  # hive keys (without namespace) whose value is a Pulumi secret
 
     @property
@@ -384,6 +386,7 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         if present(hive, "drbd_download_url")
         else DEFAULT_DRBD_DOWNLOAD_URL,
         file=file,
+        drbd_sha256=_sha256(hive["drbd_sha256"]) if present(hive, "drbd_sha256") else None,
         secret_keys=frozenset(secret_keys),
     )
 
@@ -417,6 +420,14 @@ def _image_name(node: Node, provider: str) -> str:
             f"{text} is an image name of {others[0]}, not {provider}" if others else f"{text} is no {provider} image"
         )
         raise node.error(problem, allowed)
+    return text
+
+
+def _sha256(node: Node) -> str:
+    """A SHA-256 digest: 64 hex digits (``sha256sum`` prints it so; an ``sha256:`` prefix is accepted)."""
+    text = node.string().removeprefix("sha256:").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", text):
+        raise node.bad("64 hexadecimal digits, as sha256sum prints them")
     return text
 
 

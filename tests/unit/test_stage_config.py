@@ -202,3 +202,31 @@ def test_secret_file_attribution():
 
 def test_networks_are_ipaddress_objects(make_stage):
     assert make_stage().cidr == ipaddress.ip_network("192.168.0.0/24")
+
+
+def test_drbd_sha256_is_a_sha256_digest(make_stage):
+    digest = "AB" * 32
+    assert make_stage(**{"hive:drbd_sha256": f"sha256:{digest}"}).drbd_sha256 == digest.lower()
+    assert make_stage().drbd_sha256 is None
+    with pytest.raises(ConfigError, match=r"hive:drbd_sha256: abc is invalid \(64 hexadecimal digits"):
+        make_stage(**{"hive:drbd_sha256": "abc"})
+
+
+@pytest.mark.parametrize(
+    ("provider", "extra", "mtu", "ok"),
+    [
+        ("gcp", {"hive:region": "asia-northeast1", "gcp:project": "p"}, 8896, True),
+        ("gcp", {"hive:region": "asia-northeast1", "gcp:project": "p"}, 8897, False),
+        ("gcp", {"hive:region": "asia-northeast1", "gcp:project": "p"}, 1299, False),
+        ("aws", {"hive:region": "ap-northeast-1"}, 9001, True),
+        ("azure", {"hive:region": "japaneast"}, 3900, True),
+        ("azure", {"hive:region": "japaneast"}, 9000, False),
+    ],
+)
+def test_underlay_mtu_range_is_the_providers(make_stage, provider, extra, mtu, ok):
+    values = {"hive:provider": provider, "hive:cidr": "10.1.0.0/16", **extra, "hive:underlay_mtu": mtu}
+    if ok:
+        assert make_stage(**values).underlay_mtu == mtu
+    else:
+        with pytest.raises(ConfigError, match=r"hive:underlay_mtu: \d+ is invalid \(an integer in"):
+            make_stage(**values)
