@@ -10,12 +10,14 @@ Two dialects, because two different readers consume the files:
     dropped), then ``marshaller.Unmarshal(b, &projectStackRaw)`` into ``any``; unqualified config keys get the
     project's namespace (``stackConfigNamespacedWithProject``).
   - ``sdk/go/common/encoding/marshal.go`` ``yamlMarshaler.Unmarshal`` = ``gopkg.in/yaml.v3`` ``yaml.Unmarshal``.
-  - go-yaml/yaml v3 ``resolve.go`` ``resolve``: plain scalars are ``true|True|TRUE|false|False|FALSE`` (bool),
-    ``""|~|null|Null|NULL`` (null), ``strconv.ParseInt(plain, 0, 64)`` after removing ``_`` (so ``0x1f``,
-    ``0o17``, ``017`` and ``1_000`` are integers), floats, timestamps — ``yes``/``no``/``on``/``off`` stay
+  - go-yaml/yaml branch v3 @f6f7691b1fde ``resolve.go`` ``resolve``: plain scalars are
+    ``true|True|TRUE|false|False|FALSE`` (bool), ``""|~|null|Null|NULL`` (null),
+    ``strconv.ParseInt(plain, 0, 64)`` after removing ``_`` (so ``0x1f``, ``0o17``, ``017`` and ``1_000`` are
+    integers), floats, timestamps — ``yes``/``no``/``on``/``off`` stay
     strings (YAML 1.2, not PyYAML's 1.1).
   - go-yaml/yaml v3 ``decode.go`` ``(*decoder).mapping``: a key repeated in one mapping is an error
-    ``line N: mapping key "k" already defined at line M`` — the engine refuses the file.
+    ``line N: mapping key "k" already defined at line M`` — the engine refuses the file
+    (``encoding/marshal.go``: ``invalid YAML file: …``); :func:`refuse_duplicate_keys` refuses it here.
   - ``sdk/go/common/resource/config/object.go`` ``unmarshalObject`` + ``MarshalString``: a scalar config value
     becomes a string (bools/numbers as their JSON text: ``yes`` → ``"yes"``, ``0x10`` → ``"16"``), a
     ``{secure: …}`` mapping a secret, anything else (lists, mappings, null) JSON text with ``object=true``.
