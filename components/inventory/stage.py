@@ -411,11 +411,19 @@ IMAGE_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
+# The forms only one provider uses (an AMI id, a Compute Engine path, an Azure URN or resource id).
+IMAGE_FORMS = {
+    "aws": r"ami-[0-9a-f]{8,17}",
+    "gcp": r"(https://www\.googleapis\.com/compute/v1/)?projects/\S+",
+    "azure": r"[^:\s/]+:[^:\s]+:[^:\s]+:[^:\s]+|/subscriptions/\S+",
+}
+
+
 def _image_name(node: Node, provider: str) -> str:
     pattern, allowed = IMAGE_NAMES[provider]
     text = node.string()
     if not re.fullmatch(pattern, text) or (provider == "aws" and text.startswith(("projects/", "/"))):
-        others = [p for p, (pat, _) in IMAGE_NAMES.items() if p != provider and re.fullmatch(pat, text)]
+        others = [p for p, pat in IMAGE_FORMS.items() if p != provider and re.fullmatch(pat, text)]
         problem = (
             f"{text} is an image name of {others[0]}, not {provider}" if others else f"{text} is no {provider} image"
         )

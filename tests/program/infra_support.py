@@ -58,7 +58,9 @@ def sample_config(stack: str) -> dict[str, Any]:
 
 def expected_site(program_run: ProgramRun) -> Site:
     """The inventory's view of the same config (what every cloud resource must agree with)."""
-    stage = parse_stage(config_from_engine(program_run.config, PROJECT, program_run.stack), program_run.stack)
+    # hive:ssh_private_key is always set with --secret (a plain one is refused); the runs here mark it so.
+    config = config_from_engine(program_run.config, PROJECT, program_run.stack, ("hive:ssh_private_key",))
+    stage = parse_stage(config, program_run.stack)
     return resolve_site(stage, read_catalog(PROJECT), Allocations.empty())
 
 

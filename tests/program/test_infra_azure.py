@@ -295,7 +295,7 @@ def test_outputs(program, site):
 
 def test_a_bad_image_name_is_one_clear_error():
     config = {**CONFIGS["azure"]["staging"], "hive:image_name": "debian-13"}
-    with pytest.raises(Exception, match=r"hive:image_name 'debian-13' is no Azure image"):
+    with pytest.raises(Exception, match=r"hive:image_name: debian-13 is no azure image \(Publisher:Offer:Sku:Version"):
         run("staging", config, preview=True)
 
 

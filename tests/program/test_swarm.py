@@ -42,6 +42,7 @@ CONFIG: dict[str, Any] = {
     "hive:ssh_private_key": "[secret]",
     "hive:internal_cidr": "10.254.0.0/16",
 }
+SECRET_CONFIG = ["hive:ssh_private_key"]  # set with --secret, as the program requires
 CA_PEM = "-----BEGIN CERTIFICATE-----\nFAKECA\n-----END CERTIFICATE-----\n"
 CLIENT_CERT = "-----BEGIN CERTIFICATE-----\nFAKECLIENT\n-----END CERTIFICATE-----\n"
 CLIENT_KEY = "-----BEGIN PRIVATE KEY-----\nclient-key-secret-material\n-----END PRIVATE KEY-----\n"
@@ -166,7 +167,9 @@ def write_project(root: Path, services: dict[str, Any]) -> Path:
 
 
 def run(project: Path, preview: bool, stack: str = "staging", **config: Any):
-    return run_program(project, stack, {**CONFIG, **config}, preview=preview, mocks=BaseMocks())
+    return run_program(
+        project, stack, {**CONFIG, **config}, preview=preview, mocks=BaseMocks(), secret_config=SECRET_CONFIG
+    )
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +189,9 @@ def up(project: Path):
 
 def expected_site(stack: str = "staging", **config: Any):
     values = {**CONFIG, **config}
-    stage = parse_stage({k: ConfigValue(v, f"Pulumi.{stack}.yaml") for k, v in values.items()}, stack)
+    secret = set(SECRET_CONFIG)
+    config_values = {k: ConfigValue(v, f"Pulumi.{stack}.yaml", secret=k in secret) for k, v in values.items()}
+    stage = parse_stage(config_values, stack)
     return resolve_site(stage, parse_catalog([("services/site.yml", SERVICES)]), Allocations.empty())
 
 
@@ -463,7 +468,7 @@ def test_scripts_are_shipped(both) -> None:
 
 def test_drbd_minor_comes_from_the_previous_allocation(project: Path) -> None:
     mocks = BaseMocks(stack_outputs={"staging": {"allocations": {"ports": {}, "drbd_minors": {"db_data": 9}}}})
-    result = run_program(project, "staging", CONFIG, preview=False, mocks=mocks)
+    result = run_program(project, "staging", CONFIG, preview=False, mocks=mocks, secret_config=SECRET_CONFIG)
     step = result.one(COMMAND, "drbd-volume-db_data-s-hive0")
     assert "HIVE_MINOR=9 " in step.inputs["create"] and "device minor 9;" in step.inputs["stdin"]
     mounts = service(result, "db").input("taskSpec.containerSpec.mounts")
@@ -473,7 +478,10 @@ def test_drbd_minor_comes_from_the_previous_allocation(project: Path) -> None:
 def test_local_provider_has_no_drbd(tmp_path: Path) -> None:
     project = write_project(tmp_path, SERVICES)
     config = {k: v for k, v in CONFIG.items() if k not in ("hive:ip_address_list", "hive:ssh_private_key")}
-    result = run_program(project, "staging", {**config, "hive:provider": "local"}, preview=False, mocks=BaseMocks())
+    result = run_program(
+        project, "staging", {**config, "hive:provider": "local"}, preview=False, mocks=BaseMocks(),
+        secret_config=SECRET_CONFIG,
+    )  # fmt: skip
     assert not named(result, COMMAND, "drbd-") and not result.of_type(COPY)
     mounts = service(result, "db").input("taskSpec.containerSpec.mounts")
     assert mounts == [{"type": "volume", "target": "/var/lib/mysql", "source": "db_data"}]
