@@ -136,7 +136,7 @@ def plan_hosts(stage: StageConfig) -> tuple[Host, ...]:
             position = index % len(subnets)
             subnet_net = subnets[position].cidr
             address = subnet_net.network_address + offset + used[position]
-            if address >= subnet_net.broadcast_address:
+            if address >= subnet_net.broadcast_address or reserved_reason(stage, subnet_net, address):
                 path = ("hive:subnets", position, "cidr") if stage.subnets else ("hive:cidr",)
                 raise ConfigError(
                     stage.file,

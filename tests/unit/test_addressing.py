@@ -245,3 +245,14 @@ def test_aws_fixed_address_outside_the_zonal_quarters(make_stage):
     addresses = ["10.1.0.10", "10.1.0.70", "10.1.0.140", "10.1.0.200"]
     with pytest.raises(ConfigError, match=r"hive:ip_address_list\[3\]: 10.1.0.200 is in none of the subnets"):
         plan_hosts(make_stage(**(AWS | {"hive:cidr": "10.1.0.0/24", "hive:ip_address_list": addresses})))
+
+
+def test_gcp_never_hands_out_its_reserved_second_to_last_address(make_stage):
+    # a /29 has .0–.7: hosts start at +4, and GCP keeps .6 and .7 — room for two hosts, not three
+    with pytest.raises(ConfigError, match=r"hive:cidr: 10.8.0.0/29 has no address left for host 2"):
+        plan_hosts(
+            make_stage(
+                **{"hive:provider": "gcp", "hive:region": "r1", "gcp:project": "p", "hive:cidr": "10.8.0.0/29"},
+                **{"hive:number_of_hosts": 3, "hive:separate_repository": False},
+            )
+        )
