@@ -352,7 +352,7 @@ def _service(node: Node, name: str, file_stages: tuple[str, ...]) -> Service:
     if present(f, "mem_limit"):
         opt["mem_limit"] = size_of(f["mem_limit"])
     if present(f, "backup_scripts"):
-        opt["backup_scripts"] = tuple(_backup_script(item) for item in f["backup_scripts"].items())
+        opt["backup_scripts"] = _backup_scripts(f["backup_scripts"])
     for key in ("initialize_roles", "monitor_error", "ignore_error"):
         if present(f, key):
             opt[key] = tuple(f[key].string_list())
@@ -570,6 +570,16 @@ def _network(node: Node, name: str) -> NetworkSpec:
     )
 
 
+def _backup_scripts(node: Node) -> tuple[dict[str, Any], ...]:
+    scripts: list[dict[str, Any]] = []
+    for item in node.items():
+        script = _backup_script(item)
+        if any(s["name"] == script["name"] for s in scripts):
+            raise item.error(f"name {script['name']!r} is used twice", "one name per backup (it names the files)")
+        scripts.append(script)
+    return tuple(scripts)
+
+
 def _backup_script(node: Node) -> dict[str, Any]:
     keys = {
         "name", "directory", "backup_command", "backup_file", "restore_command", "restore_file", "ext",
@@ -579,9 +589,24 @@ def _backup_script(node: Node) -> dict[str, Any]:
     if present(f, "directory") == present(f, "backup_command"):
         raise node.error("needs exactly one of directory and backup_command")
     script: dict[str, Any] = {"name": f["name"].string(r"[A-Za-z0-9_.-]+", "a file-name-safe name")}
-    for key in ("directory", "backup_command", "backup_file", "restore_command", "restore_file", "ext"):
-        if present(f, key):
-            script[key] = f[key].string()
+    if present(f, "directory"):
+        for key in ("backup_file", "restore_command", "restore_file", "ext"):
+            if present(f, key):
+                raise f[key].error("is only for the backup_command form", "directory backups are .tar.gz archives")
+        script["directory"] = f["directory"].string(r"/.*", "an absolute path inside the service's container")
+    else:
+        if not present(f, "backup_file"):
+            raise node.error("backup_command needs backup_file", "the file the command writes inside the task")
+        for key in ("backup_command", "restore_command"):
+            if present(f, key):
+                script[key] = f[key].string(r"(?s).*\S.*", "a shell command")
+        for key in ("backup_file", "restore_file"):
+            if present(f, key):
+                script[key] = f[key].string(r"/.*", "an absolute path inside the service's container")
+        if present(f, "restore_file") and not present(f, "restore_command"):
+            raise f["restore_file"].error("is set without restore_command", "the command that reads it back")
+        if present(f, "ext"):
+            script["ext"] = f["ext"].string(r"[A-Za-z0-9]+(\.[A-Za-z0-9]+)*", "a file extension such as sql or tar.gz")
     if present(f, "cleanup_days_before"):
         script["cleanup_days_before"] = f["cleanup_days_before"].integer(0, 3650)
     if present(f, "batch_scripts"):

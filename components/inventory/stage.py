@@ -92,7 +92,12 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "underlay_mtu": None,
     "drbd_version": None,
     "drbd_download_url": None,
+    "offsite_backup": None,
+    "offsite_backup_password": None,  # secret: read by the program (components/backup), only checked here
+    "offsite_backup_credentials": None,  # secret map of the object store's environment variables
 }
+# restic repository kinds that leave the site (a local path would die with the repository server).
+OFFSITE_REPOSITORY_PATTERN = r"(s3|gs|azure|b2|swift|sftp|rest|rclone):\S+"
 # Keys of other namespaces a provider needs (namespace:key).
 PROVIDER_REQUIRED = {
     "aws": ("hive:region",),
@@ -101,6 +106,14 @@ PROVIDER_REQUIRED = {
     "prepared": ("hive:ip_address_list", "hive:ssh_private_key"),
     "local": (),
 }
+
+
+@dataclass(frozen=True)
+class OffsiteBackup:
+    """``hive:offsite_backup``: every backup is also copied to this restic repository."""
+
+    repository: str
+    keep_days: int | None  # restic forget --keep-within <n>d; None keeps every copy
 
 
 @dataclass(frozen=True)
@@ -142,6 +155,7 @@ class StageConfig:
     drbd_version: str
     drbd_download_url: str
     file: str
+    offsite_backup: OffsiteBackup | None = None
 
     @property
     def prefix(self) -> str:
@@ -315,7 +329,29 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         drbd_version=drbd_version,
         drbd_download_url=text("drbd_download_url", DEFAULT_DRBD_DOWNLOAD_URL) or DEFAULT_DRBD_DOWNLOAD_URL,
         file=file,
+        offsite_backup=_parse_offsite_backup(hive, file),
     )
+
+
+def _parse_offsite_backup(hive: Mapping[str, Node], file: str) -> OffsiteBackup | None:
+    for secret in ("offsite_backup_password", "offsite_backup_credentials"):
+        if present(hive, secret) and not present(hive, "offsite_backup"):
+            raise hive[secret].error("is set but hive:offsite_backup is not", "set both, or neither")
+    if not present(hive, "offsite_backup"):
+        return None
+    fields = hive["offsite_backup"].mapping({"repository", "keep_days"}, required=("repository",))
+    repository = fields["repository"].string(
+        OFFSITE_REPOSITORY_PATTERN, "a restic repository off the site: s3:…, gs:…, azure:…, b2:…, sftp:…, rest:…"
+    )
+    keep_days = fields["keep_days"].integer(1, 3650) if present(fields, "keep_days") else None
+    if not present(hive, "offsite_backup_password"):
+        raise ConfigError(
+            file,
+            ("hive:offsite_backup_password",),
+            "is required with hive:offsite_backup",
+            "pulumi config set --secret hive:offsite_backup_password <restic password>",
+        )
+    return OffsiteBackup(repository, keep_days)
 
 
 def _parse_subnets(node: Node | None, cidr: ipaddress.IPv4Network) -> tuple[SubnetSpec, ...]:

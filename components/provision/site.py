@@ -32,6 +32,7 @@ class SiteProvisionerArgs:
     ssh_private_key: pulumi.Input[str]
     pki: Pki
     registry_password: pulumi.Input[str] | None = None  # generated (pulumi-random) when not given
+    offsite_backup_secrets: pulumi.Input[str] | None = None  # the backup step's NAME=value lines (secret)
 
 
 class SiteProvisioner(pulumi.ComponentResource):
@@ -67,6 +68,7 @@ class SiteProvisioner(pulumi.ComponentResource):
         else:
             self.registry_password = pulumi.Output.secret(args.registry_password)
 
+        self._offsite_secrets = args.offsite_backup_secrets
         self.hosts = {
             host.fqdn: HostProvisioner(
                 host.hostname,
@@ -103,6 +105,11 @@ class SiteProvisioner(pulumi.ComponentResource):
             return pki.docker_bundle(spec.host)
         if spec.stdin is Stdin.REGISTRY_PASSWORD:
             return self.registry_password
+        if spec.stdin is Stdin.BACKUP:
+            bundle = pki.backup_bundle()
+            if self._offsite_secrets is not None:
+                bundle = pulumi.Output.all(bundle, self._offsite_secrets).apply(lambda parts: "".join(parts))
+            return pulumi.Output.secret(bundle)
         if spec.stdin is Stdin.JOIN_TOKEN:
             (init,) = spec.after  # the first hive's swarm-init
             return pulumi.Output.secret(self.commands[init].stdout)
