@@ -21,8 +21,11 @@ The heaviest rehearsal (minutes: the builds), so one module-scoped site and a ha
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import re
+import shlex
 import socket
 import struct
 import time
@@ -159,3 +162,97 @@ def test_second_up_changes_nothing(private_stage: PrivateStage) -> None:
     record = private_stage.mocks.current
     assert record.executions == []
     assert {d.operation for d in record.decisions} <= {SAME, SKIP}
+
+
+# --- backups (issue 11): the repository's agent against the sample database ---------------------------------
+
+PROBE_TABLE = "pdns.hive_backup_probe"
+
+
+def ssh_host(stage: PrivateStage, address: str, command: str, timeout: float = 300) -> tuple[int, str, str]:
+    """``command`` over SSH on a site host, with the connection the program's own steps use."""
+    conn = next(
+        c.inputs["connection"]
+        for c in stage.run.of_type("command:remote:Command")
+        if c.inputs["connection"]["host"] == address
+    )
+    return hivelab.ssh_run(
+        address, int(conn.get("port") or 22), conn["user"], conn["privateKey"], command, timeout=timeout
+    )
+
+
+def repository_address(stage: PrivateStage) -> str:
+    hosts = stage.run.outputs["hosts"]
+    (address,) = [h["private_ip"] for h in hosts.values() if h["role"] == "repository"]
+    return address
+
+
+def in_pdnsdb(stage: PrivateStage, sql: str) -> str:
+    """Run ``sql`` with the mariadb client inside the running pdnsdb task, on the hive that runs it."""
+    (task,) = stage.swarm.api.tasks(filters={"service": "pdnsdb", "desired-state": "running"})
+    address = stage.swarm.api.inspect_node(task["NodeID"])["Status"]["Addr"]
+    container = task["Status"]["ContainerStatus"]["ContainerID"]
+    rc, out, err = ssh_host(stage, address, f"sudo docker exec {container} mariadb -N -B -e {shlex.quote(sql)}")
+    assert rc == 0, err
+    return out
+
+
+def on_repository(stage: PrivateStage, command: str) -> tuple[int, str, str]:
+    return ssh_host(stage, repository_address(stage), command)
+
+
+def test_backup_and_restore_bring_a_deleted_row_back(private_stage: PrivateStage) -> None:
+    row = f"row-{random.randrange(1 << 30)}"
+    in_pdnsdb(
+        private_stage,
+        f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (v varchar(64)); INSERT INTO {PROBE_TABLE} VALUES ('{row}')",
+    )
+
+    rc, _, err = on_repository(private_stage, "sudo hive-backup run pdnsdb")
+    assert rc == 0, err
+    rc, listing, err = on_repository(private_stage, "sudo ls -l /var/backups/hive/pdnsdb/")
+    assert rc == 0, err
+    assert re.search(r"backup-pdnsdb-\d{14}\.sql", listing), listing
+    assert re.search(r"backup-pdnsdb-latest\.sql -> backup-pdnsdb-\d{14}\.sql", listing), listing
+    rc, log, _ = on_repository(private_stage, "sudo cat /var/log/services/pdnsdb.log")
+    assert "hive-backup: backup pdnsdb:" in log
+
+    in_pdnsdb(private_stage, f"DELETE FROM {PROBE_TABLE}")
+    assert row not in in_pdnsdb(private_stage, f"SELECT v FROM {PROBE_TABLE}")
+    rc, _, err = on_repository(private_stage, "sudo hive-backup restore pdnsdb")
+    assert rc == 0, err
+    assert row in in_pdnsdb(private_stage, f"SELECT v FROM {PROBE_TABLE}")
+
+
+def test_the_timer_is_armed_for_the_night(private_stage: PrivateStage) -> None:
+    rc, out, err = on_repository(
+        private_stage, "systemctl show -p NextElapseUSecRealtime,UnitFileState hive-backup.timer"
+    )
+    assert rc == 0, err
+    assert "UnitFileState=enabled" in out
+    assert re.search(r"NextElapseUSecRealtime=\w+ \d{4}-\d\d-\d\d 01:00:00", out), out
+
+
+def test_a_failing_backup_fails_the_unit_and_names_the_service(private_stage: PrivateStage) -> None:
+    broken = json.dumps({"pdnsdb": [{"name": "broken", "backup_command": "exit 3", "backup_file": "/nowhere"}]})
+    rc, before, _ = on_repository(private_stage, "sudo ls /var/backups/hive/pdnsdb/")
+    swap = (
+        "sudo cp /etc/hive/backup-services.json /tmp/services.keep && "
+        f"printf '%s' {shlex.quote(broken)} | sudo tee /etc/hive/backup-services.json >/dev/null"
+    )
+    assert on_repository(private_stage, swap)[0] == 0
+    try:
+        rc, _, _ = on_repository(private_stage, "sudo systemctl start hive-backup.service")
+        failed, _, _ = on_repository(private_stage, "systemctl is-failed --quiet hive-backup.service")
+        _, journal, _ = on_repository(private_stage, "sudo journalctl -u hive-backup.service --no-pager -n 20")
+    finally:
+        on_repository(private_stage, "sudo mv /tmp/services.keep /etc/hive/backup-services.json")
+        on_repository(private_stage, "sudo systemctl reset-failed hive-backup.service")
+    assert rc != 0 and failed == 0
+    assert "pdnsdb: run FAILED: backup broken: 'sh -c exit 3' exited 3" in journal or not journal.strip()
+    deadline = time.monotonic() + 30
+    while "run FAILED: backup broken" not in on_repository(private_stage, "sudo cat /var/log/services/pdnsdb.log")[1]:
+        assert time.monotonic() < deadline, "the failure never reached /var/log/services/pdnsdb.log"
+        time.sleep(1)
+    _, after, _ = on_repository(private_stage, "sudo ls /var/backups/hive/pdnsdb/")
+    assert set(before.split()) <= set(after.split())
