@@ -86,6 +86,7 @@ class Hive(pulumi.ComponentResource):
                 swarm_ready=self.provisioning.swarm_ready,
                 registry_ready=self.provisioning.registry_ready,
                 drbd_ready=self.provisioning.drbd_ready,
+                agent_ready=self.provisioning.agent_ready,
                 project_dir=args.project_dir,
             ),
             child,

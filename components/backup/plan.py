@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from components.inventory.site import Site
 
 BACKUP_DIR = "/var/backups/hive"
+AGENT_PATH = "/usr/local/sbin/hive-backup"
 # The backup_scripts keys the agent reads (hive-builder's names; components/inventory/services.py validates them).
 SCRIPT_KEYS = (
     "name", "directory", "backup_command", "backup_file", "restore_command", "restore_file", "ext",
@@ -33,7 +34,8 @@ def backup_services(site: Site) -> dict[str, list[dict[str, object]]]:
 
 
 def needs_agent(site: Site) -> bool:
-    return bool(backup_services(site))
+    """The agent backs services up and runs their ``initialize``: installed when any service has either."""
+    return any(s.backup_scripts or s.initialize is not None for s in site.catalog.services)
 
 
 def agent_config(site: Site) -> dict[str, object]:

@@ -29,10 +29,13 @@ REGISTRY_PORT = 5000
 FILE_KEYS = {"plugin", "services", "networks", "available_on"}
 SERVICE_KEYS = {
     "available_on", "backup_scripts", "cap_add", "cap_drop", "command", "cpu_limit", "dns", "endpoint_mode",
-    "entrypoint", "environment", "healthcheck", "hosts", "ignore_error", "image", "initialize_roles", "labels",
+    "entrypoint", "environment", "healthcheck", "hosts", "ignore_error", "image", "initialize", "initialize_roles",
+    "labels",
     "logging", "mem_limit", "mode", "monitor_error", "networks", "placement", "ports", "replicas",
     "restart_config", "standalone", "stop_grace_period", "sysctls", "user", "volumes", "working_dir",
 }  # fmt: skip
+# hive-builder keys that are refused with what to write instead (they cannot act here).
+REFUSED_SERVICE_KEYS = {"initialize_roles"}
 IMAGE_KEYS = {
     "from", "context", "dockerfile", "args", "target", "env", "entrypoint", "command", "user", "working_dir",
     "stop_signal", "pull_on", "pull_from",
@@ -178,7 +181,7 @@ class Service:
     cpu_limit: float | None = None
     mem_limit: int | None = None
     backup_scripts: tuple[dict[str, Any], ...] = ()
-    initialize_roles: tuple[str, ...] = ()
+    initialize: Initialize | None = None
     monitor_error: tuple[str, ...] = ()
     ignore_error: tuple[str, ...] = ()
 
@@ -209,6 +212,17 @@ class NetworkSpec:
     driver_opts: dict[str, str]
     attachable: bool
     internal: bool
+
+
+@dataclass(frozen=True)
+class Initialize:
+    """``initialize``: run once inside the first running task after the service first converges (hive-builder's
+    initialize-services), again only when its content changes. ``script`` is a path under services/."""
+
+    command: str | None = None
+    script: str | None = None
+    file: str = ""  # where ``script`` was given (for the error when it does not exist)
+    path: tuple[str | int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -353,7 +367,15 @@ def _service(node: Node, name: str, file_stages: tuple[str, ...]) -> Service:
         opt["mem_limit"] = size_of(f["mem_limit"])
     if present(f, "backup_scripts"):
         opt["backup_scripts"] = _backup_scripts(f["backup_scripts"])
-    for key in ("initialize_roles", "monitor_error", "ignore_error"):
+    if present(f, "initialize_roles"):
+        raise f["initialize_roles"].error(
+            "Ansible roles cannot run here",
+            "initialize: {command: <shell command>} or initialize: {script: <file under services/>}, "
+            "run once inside the service's first running task",
+        )
+    if present(f, "initialize"):
+        opt["initialize"] = _initialize(f["initialize"])
+    for key in ("monitor_error", "ignore_error"):
         if present(f, key):
             opt[key] = tuple(f[key].string_list())
     if present(f, "monitor_error") or present(f, "ignore_error"):
@@ -568,6 +590,16 @@ def _network(node: Node, name: str) -> NetworkSpec:
         attachable=f["attachable"].boolean() if present(f, "attachable") else True,
         internal=f["internal"].boolean() if present(f, "internal") else False,
     )
+
+
+def _initialize(node: Node) -> Initialize:
+    f = node.mapping({"command", "script"})
+    if present(f, "command") == present(f, "script"):
+        raise node.error("needs exactly one of command and script")
+    if present(f, "command"):
+        return Initialize(command=f["command"].string(r"(?s).*\S.*", "a shell command"))
+    script = f["script"].string(r"(?!/)(?!.*(^|/)\.\.(/|$)).+", "a file under services/, e.g. pdnsdb/initialize.sh")
+    return Initialize(script=script, file=node.file, path=(*node.path, "script"))
 
 
 def _backup_scripts(node: Node) -> tuple[dict[str, Any], ...]:

@@ -92,6 +92,7 @@ class SiteProvisioner(pulumi.ComponentResource):
 
         self.swarm_ready = [c for ref, c in self.commands.items() if ref.step in SWARM_STEPS]
         self.registry_ready = [c for ref, c in self.commands.items() if ref.step in REGISTRY_STEPS]
+        self.agent_ready = [c for ref, c in self.commands.items() if ref.step == "backup"]
         # The swarm layer's DRBD volume steps run their own scripts beside the shipped lib.sh.
         self.drbd_ready = [c for ref, c in self.commands.items() if ref.step in DRBD_STEPS] + [
             host.copies[LIB] for host in self.hosts.values()

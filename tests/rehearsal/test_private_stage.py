@@ -112,11 +112,11 @@ def test_the_sample_site_services_all_run(private_stage: PrivateStage) -> None:
         assert tasks and {t["Status"]["State"] for t in tasks} == {"running"}, service
 
 
-def dns_query(address: str, name: str = "example.com", port: int = 53, timeout: float = 5) -> bytes:
-    """One UDP DNS query (SOA ``name``); the raw answer."""
+def dns_query(address: str, name: str = "example.com", port: int = 53, timeout: float = 5, qtype: int = 6) -> bytes:
+    """One UDP DNS query (SOA ``name``, or ``qtype``); the raw answer."""
     ident = random.randrange(1 << 16)
     question = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
-    packet = struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question + struct.pack(">HH", 6, 1)
+    packet = struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question + struct.pack(">HH", qtype, 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         sock.sendto(packet, (address, port))
@@ -139,6 +139,28 @@ def test_powerdns_answers_dns_on_every_hive(private_stage: PrivateStage) -> None
         flags = struct.unpack(">H", answer[2:4])[0]
         assert flags & 0x8000, f"{address}: not a DNS response"
         assert flags & 0x000F != 2, f"{address}: SERVFAIL (PowerDNS without its database?)"
+
+
+def dns_name(name: str) -> bytes:
+    return b"".join(bytes([len(label)]) + label.encode() for label in name.strip(".").split("."))
+
+
+def test_powerdns_serves_the_sites_zone_with_the_hives_as_name_servers(private_stage: PrivateStage) -> None:
+    """``initialize`` of the sample's pdnsdb made the zone that dns_delegation announces (issue 11)."""
+    delegation = private_stage.run.outputs["dns_delegation"]
+    zone = delegation["zone"]
+    for address in private_stage.hive_addresses():
+        soa = dns_query(address, zone)
+        flags, _, answers = struct.unpack(">HHH", soa[2:8])
+        assert flags & 0x000F == 0 and flags & 0x0400, f"{address}: rcode {flags & 0xF}, authoritative {flags & 0x400}"
+        assert answers == 1, f"{address}: {answers} SOA records for {zone}"
+        ns = dns_query(address, zone, qtype=2)
+        assert struct.unpack(">H", ns[6:8])[0] == len(delegation["name_servers"])
+        for server in delegation["name_servers"]:
+            assert dns_name(server.split(".")[0]) in ns, f"{address}: NS {server} missing"
+        glue = delegation["glue_records"][0]
+        a = dns_query(address, glue["name"], qtype=1)
+        assert socket.inet_aton(glue["ipv4"]) in a[-4:], f"{address}: no glue A for {glue['name']}"
 
 
 def test_proxy_answers_http_on_port_80_through_to_the_admin_ui(private_stage: PrivateStage) -> None:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from components.backup.initialize import delegation_env, init_command, init_text
 from components.backup.plan import BACKUP_DIR, agent_config, backup_services, needs_agent, offsite_env_lines, step_env
 from components.inventory.errors import ConfigError
+from components.inventory.sources import read_catalog
 from components.provision.steps import Stdin, host_steps, render_command
 
 from .conftest import catalog_of
@@ -247,3 +249,74 @@ def test_restore_needs_a_service_name():
         [sys.executable, str(AGENT_PATH), "restore"], capture_output=True, text=True, timeout=30, check=False
     )
     assert result.returncode == 2 and "service" in result.stderr
+
+
+# --- initialize (hive-builder's initialize-services) -----------------------------------------------------
+
+
+def test_initialize_roles_says_what_to_write_instead():
+    with pytest.raises(ConfigError) as error:
+        catalog_of({"web": {"image": "nginx:1.27", "initialize_roles": ["init-web"]}})
+    message = str(error.value)
+    assert "services.web.initialize_roles: Ansible roles cannot run here" in message
+    assert "initialize: {command: <shell command>} or initialize: {script: <file under services/>}" in message
+
+
+@pytest.mark.parametrize(
+    ("initialize", "problem"),
+    [
+        ({}, "needs exactly one of command and script"),
+        ({"command": "true", "script": "x.sh"}, "needs exactly one of command and script"),
+        ({"script": "/etc/passwd"}, "a file under services/"),
+        ({"script": "../secrets.sh"}, "a file under services/"),
+        ({"run": "true"}, "run"),
+    ],
+)
+def test_bad_initialize_is_one_line(initialize, problem):
+    with pytest.raises(ConfigError) as error:
+        catalog_of({"web": {"image": "nginx:1.27", "initialize": initialize}})
+    assert "services.web.initialize" in str(error.value) and problem in str(error.value)
+
+
+def test_an_initialize_script_that_does_not_exist_is_named_before_anything(write_project):
+    project = write_project(services={"plugin": "hive_services", "services": {
+        "web": {"image": "nginx:1.27", "initialize": {"script": "web/missing.sh"}}}})  # fmt: skip
+    with pytest.raises(
+        ConfigError, match=r"services/site.yml: services.web.initialize.script: web/missing.sh does not"
+    ):
+        read_catalog(project)
+
+
+def test_initialize_text_is_the_command_or_the_script(write_project):
+    project = write_project(services={"plugin": "hive_services", "services": {
+        "a": {"image": "x", "initialize": {"command": "echo hi"}},
+        "b": {"image": "y", "initialize": {"script": "b/init.sh"}}}})  # fmt: skip
+    (project / "services" / "b").mkdir()
+    (project / "services" / "b" / "init.sh").write_text("echo from file\n")
+    a, b = read_catalog(project).services
+    assert init_text(a, project) == "echo hi\n"
+    assert init_text(b, project) == "echo from file\n"
+
+
+def test_initialize_gets_the_delegation_through_the_agent():
+    delegation = {
+        "zone": "pdns.example.com.",
+        "glue_records": [
+            {"name": "s-hive0.pdns.example.com.", "ipv4": "10.0.0.5"},
+            {"name": "s-hive1.pdns.example.com.", "ipv4": "10.0.0.6"},
+        ],
+    }
+    env = delegation_env(delegation)
+    assert env == {
+        "HIVE_ZONE": "pdns.example.com.",
+        "HIVE_NAME_SERVERS": "s-hive0.pdns.example.com.=10.0.0.5 s-hive1.pdns.example.com.=10.0.0.6",
+    }
+    assert init_command("admin", "pdnsdb", env) == (
+        "sudo /usr/local/sbin/hive-backup init pdnsdb --env 'HIVE_NAME_SERVERS=s-hive0.pdns.example.com.=10.0.0.5 "
+        "s-hive1.pdns.example.com.=10.0.0.6' --env HIVE_ZONE=pdns.example.com."
+    )
+
+
+def test_a_service_with_initialize_alone_gets_the_agent(make_site):
+    site = make_site({"web": {"image": "nginx:1.27", "initialize": {"command": "true"}}})
+    assert needs_agent(site) and backup_services(site) == {}
