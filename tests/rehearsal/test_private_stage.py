@@ -21,18 +21,23 @@ The heaviest rehearsal (minutes: the builds), so one module-scoped site and a ha
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import random
 import re
 import shlex
+import shutil
 import socket
 import struct
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,7 +53,8 @@ from tests.rehearsal.swarm_engine import SwarmRehearsalMocks, seed_base_image, s
 pytestmark = pytest.mark.rehearsal
 
 SAMPLE_SERVICES = {"pdnsdb", "powerdns", "pdnsadmin", "proxy"}
-SECRET_CONFIG = ["hive:ssh_private_key"]
+SECRET_CONFIG = ["hive:ssh_private_key", "hive:offsite_backup_password", "hive:offsite_backup_credentials"]
+OFFSITE_BUCKET = "hive-backups"
 
 
 @dataclass
@@ -63,13 +69,48 @@ class PrivateStage:
         return sorted(c.inputs["networksAdvanced"][0]["ipv4Address"] for c in self.run.of_type(CONTAINER))
 
 
-def private_config(client: Any, name: str) -> dict[str, Any]:
+def private_config(client: Any, name: str, offsite_port: int) -> dict[str, Any]:
+    """The sample private stage, plus off-site backups to the S3-compatible server on this machine (the
+    hosts reach it at their network's gateway, an address of this machine)."""
+    cidr = hivelab.free_subnet(client, base="10.234.0.0/16", seed=name)
+    gateway = ipaddress.ip_network(cidr)[1]
     return {
         **PROJECT_CONFIG,
         **sample_config("private"),
         "hive:name": name,
-        "hive:cidr": hivelab.free_subnet(client, base="10.234.0.0/16", seed=name),
+        "hive:cidr": cidr,
+        "hive:offsite_backup": {"repository": f"s3:http://{gateway}:{offsite_port}/{OFFSITE_BUCKET}", "keep_days": 30},
+        "hive:offsite_backup_password": f"restic-{random.randrange(1 << 60):x}",
+        "hive:offsite_backup_credentials": {"AWS_ACCESS_KEY_ID": "rehearsal", "AWS_SECRET_ACCESS_KEY": "rehearsal-key"},
     }
+
+
+@pytest.fixture(scope="module")
+def offsite_store() -> Iterator[int]:
+    """An S3-compatible object store on this machine (moto's server), for the off-site backup copies."""
+    server = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    if server is None:
+        pytest.skip("moto_server is not installed (requirements-dev.txt: moto[server])")
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [server, "-H", "0.0.0.0", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None, "moto_server exited"
+                assert time.monotonic() < deadline, "moto_server does not answer"
+                time.sleep(0.3)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def up(config: dict[str, Any], mocks: SwarmRehearsalMocks) -> ProgramRun:
@@ -77,10 +118,12 @@ def up(config: dict[str, Any], mocks: SwarmRehearsalMocks) -> ProgramRun:
 
 
 @pytest.fixture(scope="module")
-def private_stage(lab_engine: Any, host_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateStage]:
+def private_stage(
+    lab_engine: Any, host_image: str, offsite_store: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrivateStage]:
     provide_base_image(lab_engine, host_image)
     name = f"ps{os.getpid():x}"
-    config = private_config(lab_engine, name)
+    config = private_config(lab_engine, name, offsite_store)
     applier = DockerApplier(lab_engine, PROJECT)
     mocks = SwarmRehearsalMocks(
         tmp_path_factory.mktemp("private-state") / "state.json",
@@ -278,3 +321,22 @@ def test_a_failing_backup_fails_the_unit_and_names_the_service(private_stage: Pr
         time.sleep(1)
     _, after, _ = on_repository(private_stage, "sudo ls /var/backups/hive/pdnsdb/")
     assert set(before.split()) <= set(after.split())
+
+
+def test_a_restore_from_the_offsite_copy_works_with_the_local_backups_wiped(private_stage: PrivateStage) -> None:
+    row = f"offsite-{random.randrange(1 << 30)}"
+    in_pdnsdb(
+        private_stage,
+        f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (v varchar(64)); INSERT INTO {PROBE_TABLE} VALUES ('{row}')",
+    )
+    rc, _, err = on_repository(private_stage, "sudo hive-backup run pdnsdb")
+    assert rc == 0, err
+    rc, listing, err = on_repository(private_stage, "sudo hive-backup list pdnsdb")
+    assert rc == 0, err
+    assert re.search(r"^pdnsdb\toffsite\t", listing, re.MULTILINE), listing
+
+    assert on_repository(private_stage, "sudo rm -rf /var/backups/hive/pdnsdb")[0] == 0
+    in_pdnsdb(private_stage, f"DELETE FROM {PROBE_TABLE}")
+    rc, _, err = on_repository(private_stage, "sudo hive-backup restore pdnsdb --from-offsite")
+    assert rc == 0, err
+    assert row in in_pdnsdb(private_stage, f"SELECT v FROM {PROBE_TABLE}")
