@@ -8,8 +8,10 @@ from pathlib import Path
 import pulumi
 import pulumi_tls as tls
 
+from components.backup.plan import needs_agent, offsite_env_lines
 from components.infra import build_hosts
 from components.infra.types import InfraArgs, ProvisionedHost
+from components.inventory.site import Site
 from components.pki import Pki, PkiArgs
 from components.program_site import ProgramSite
 from components.provision.site import SiteProvisioner, SiteProvisionerArgs
@@ -20,6 +22,18 @@ from components.swarm import Swarm, SwarmArgs
 class HiveArgs:
     program: ProgramSite
     project_dir: Path  # holds services/ (build contexts)
+
+
+def offsite_backup_secrets(site: Site) -> pulumi.Output[str] | None:
+    """``RESTIC_PASSWORD`` and the object store's credentials from secret config, as the backup step reads them."""
+    if site.stage.offsite_backup is None or not needs_agent(site):
+        return None
+    config = pulumi.Config("hive")
+    password = config.require_secret("offsite_backup_password")
+    credentials = config.get_secret_object("offsite_backup_credentials") or {}
+    return pulumi.Output.secret(
+        pulumi.Output.all(password, credentials).apply(lambda v: offsite_env_lines(v[0], v[1] or {}))
+    )
 
 
 class Hive(pulumi.ComponentResource):
@@ -50,7 +64,13 @@ class Hive(pulumi.ComponentResource):
         self.pki = Pki("pki", PkiArgs(site=site, hosts=self.hosts), child)
         self.provisioning = SiteProvisioner(
             "provision",
-            SiteProvisionerArgs(site=site, hosts=self.hosts, ssh_private_key=self.ssh_private_key, pki=self.pki),
+            SiteProvisionerArgs(
+                site=site,
+                hosts=self.hosts,
+                ssh_private_key=self.ssh_private_key,
+                pki=self.pki,
+                offsite_backup_secrets=offsite_backup_secrets(site),
+            ),
             child,
         )
         self.swarm = Swarm(
@@ -66,6 +86,7 @@ class Hive(pulumi.ComponentResource):
                 swarm_ready=self.provisioning.swarm_ready,
                 registry_ready=self.provisioning.registry_ready,
                 drbd_ready=self.provisioning.drbd_ready,
+                agent_ready=self.provisioning.agent_ready,
                 project_dir=args.project_dir,
             ),
             child,

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.inventory.exports import Endpoint, dns_delegation, ssh_config
+from components.inventory.exports import Endpoint, ssh_config
 from components.program_site import ALLOCATIONS_OUTPUT, ProgramSite
 
 if TYPE_CHECKING:
@@ -46,16 +46,7 @@ def export_outputs(program: ProgramSite, hive: Hive) -> None:
         ),
     )
     pulumi.export("ssh_private_key", pulumi.Output.secret(hive.ssh_private_key))
-    pulumi.export(
-        "dns_delegation",
-        all_endpoints.apply(
-            lambda eps: dns_delegation(
-                site.stage.zone,
-                site.stage.domain,
-                [e for h, e in zip(hive.hosts, eps, strict=True) if h.spec.is_hive],  # the hives serve the zone
-            )
-        ),
-    )
+    pulumi.export("dns_delegation", hive.swarm.dns_delegation)
     pulumi.export("inventory", program.resolved.apply(lambda s: json.loads(json.dumps(s.to_json()))))
     pulumi.export(ALLOCATIONS_OUTPUT, program.allocations.apply(lambda a: a.as_dict()))
     pulumi.export("registry", hive.swarm.registry)

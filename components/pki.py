@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_tls as tls
 
+from components.backup.plan import needs_agent
 from components.infra.types import ProvisionedHost
 from components.inventory.site import Site
 
@@ -64,6 +65,7 @@ class Pki(pulumi.ComponentResource):
     hosts: dict[str, HostTls]
     client_key_pem: pulumi.Output[str]
     client_cert_pem: pulumi.Output[str]
+    backup_agent: HostTls | None
 
     def __init__(self, name: str, args: PkiArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hive:pki:Pki", name, None, opts)
@@ -138,6 +140,17 @@ class Pki(pulumi.ComponentResource):
         )
         self.client_key_pem = client.key_pem
         self.client_cert_pem = client.cert_pem
+        # The repository's backup agent reaches the hives' docker API with an identity of its own (never the
+        # operator's, never a host's), made only where some service has backup_scripts.
+        self.backup_agent = (
+            sign(
+                f"{name}-backup-agent",
+                tls.CertRequestSubjectArgs(common_name=f"backup.{stage.name}", organization=ORGANIZATION),
+                CLIENT_USES,
+            )
+            if needs_agent(args.site)
+            else None
+        )
         self.register_outputs(
             {
                 "ca_cert_pem": self.ca_cert_pem,
@@ -153,6 +166,12 @@ class Pki(pulumi.ComponentResource):
             ecdsa_curve=ECDSA_CURVE,
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=KEY_SECRETS),
         )
+
+    def backup_bundle(self) -> pulumi.Output[str]:
+        """The backup agent's key, its client certificate and the CA certificate (secret)."""
+        if self.backup_agent is None:
+            raise ValueError("this site has no backup_scripts: no backup agent identity")
+        return join_pems(self.backup_agent.key_pem, self.backup_agent.cert_pem, self.ca_cert_pem)
 
     def docker_bundle(self, fqdn: str) -> pulumi.Output[str]:
         """What the docker step reads on stdin: host key, host certificate, CA certificate (secret)."""

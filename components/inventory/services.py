@@ -56,10 +56,13 @@ SPREAD = r"(?:node|engine)\.labels\.[A-Za-z0-9_.-]+"
 FILE_KEYS = {"plugin", "services", "networks", "available_on"}
 SERVICE_KEYS = {
     "available_on", "backup_scripts", "cap_add", "cap_drop", "command", "cpu_limit", "dns", "endpoint_mode",
-    "entrypoint", "environment", "healthcheck", "hosts", "ignore_error", "image", "initialize_roles", "labels",
+    "entrypoint", "environment", "healthcheck", "hosts", "ignore_error", "image", "initialize", "initialize_roles",
+    "labels",
     "logging", "mem_limit", "mode", "monitor_error", "networks", "placement", "ports", "replicas",
     "restart_config", "standalone", "stop_grace_period", "sysctls", "user", "volumes", "working_dir",
 }  # fmt: skip
+# hive-builder keys that are refused with what to write instead (they cannot act here).
+REFUSED_SERVICE_KEYS = {"initialize_roles"}
 IMAGE_KEYS = {
     "from", "context", "dockerfile", "args", "target", "env", "entrypoint", "command", "user", "working_dir",
     "stop_signal", "pull_on", "pull_from",
@@ -205,7 +208,7 @@ class Service:
     cpu_limit: float | None = None
     mem_limit: int | None = None
     backup_scripts: tuple[dict[str, Any], ...] = ()
-    initialize_roles: tuple[str, ...] = ()
+    initialize: Initialize | None = None
     monitor_error: tuple[str, ...] = ()
     ignore_error: tuple[str, ...] = ()
 
@@ -236,6 +239,17 @@ class NetworkSpec:
     driver_opts: dict[str, str]
     attachable: bool
     internal: bool
+
+
+@dataclass(frozen=True)
+class Initialize:
+    """``initialize``: run once inside the first running task after the service first converges (hive-builder's
+    initialize-services), again only when its content changes. ``script`` is a path under services/."""
+
+    command: str | None = None
+    script: str | None = None
+    file: str = ""  # where ``script`` was given (for the error when it does not exist)
+    path: tuple[str | int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -383,8 +397,16 @@ def _service(node: Node, name: str, file_stages: tuple[str, ...]) -> Service:
     if present(f, "mem_limit"):
         opt["mem_limit"] = size_of(f["mem_limit"])
     if present(f, "backup_scripts"):
-        opt["backup_scripts"] = tuple(_backup_script(item) for item in f["backup_scripts"].items())
-    for key in ("initialize_roles", "monitor_error", "ignore_error"):
+        opt["backup_scripts"] = _backup_scripts(f["backup_scripts"])
+    if present(f, "initialize_roles"):
+        raise f["initialize_roles"].error(
+            "Ansible roles cannot run here",
+            "initialize: {command: <shell command>} or initialize: {script: <file under services/>}, "
+            "run once inside the service's first running task",
+        )
+    if present(f, "initialize"):
+        opt["initialize"] = _initialize(f["initialize"])
+    for key in ("monitor_error", "ignore_error"):
         if present(f, key):
             opt[key] = tuple(f[key].string_list())
     if present(f, "monitor_error") or present(f, "ignore_error"):
@@ -657,6 +679,26 @@ def _network(node: Node, name: str) -> NetworkSpec:
     )
 
 
+def _initialize(node: Node) -> Initialize:
+    f = node.mapping({"command", "script"})
+    if present(f, "command") == present(f, "script"):
+        raise node.error("needs exactly one of command and script")
+    if present(f, "command"):
+        return Initialize(command=f["command"].string(r"(?s).*\S.*", "a shell command"))
+    script = f["script"].string(r"(?!/)(?!.*(^|/)\.\.(/|$)).+", "a file under services/, e.g. pdnsdb/initialize.sh")
+    return Initialize(script=script, file=node.file, path=(*node.path, "script"))
+
+
+def _backup_scripts(node: Node) -> tuple[dict[str, Any], ...]:
+    scripts: list[dict[str, Any]] = []
+    for item in node.items():
+        script = _backup_script(item)
+        if any(s["name"] == script["name"] for s in scripts):
+            raise item.error(f"name {script['name']!r} is used twice", "one name per backup (it names the files)")
+        scripts.append(script)
+    return tuple(scripts)
+
+
 def _backup_script(node: Node) -> dict[str, Any]:
     keys = {
         "name", "directory", "backup_command", "backup_file", "restore_command", "restore_file", "ext",
@@ -666,9 +708,24 @@ def _backup_script(node: Node) -> dict[str, Any]:
     if present(f, "directory") == present(f, "backup_command"):
         raise node.error("needs exactly one of directory and backup_command")
     script: dict[str, Any] = {"name": f["name"].string(r"[A-Za-z0-9_.-]+", "a file-name-safe name")}
-    for key in ("directory", "backup_command", "backup_file", "restore_command", "restore_file", "ext"):
-        if present(f, key):
-            script[key] = f[key].string()
+    if present(f, "directory"):
+        for key in ("backup_file", "restore_command", "restore_file", "ext"):
+            if present(f, key):
+                raise f[key].error("is only for the backup_command form", "directory backups are .tar.gz archives")
+        script["directory"] = f["directory"].string(r"/.*", "an absolute path inside the service's container")
+    else:
+        if not present(f, "backup_file"):
+            raise node.error("backup_command needs backup_file", "the file the command writes inside the task")
+        for key in ("backup_command", "restore_command"):
+            if present(f, key):
+                script[key] = f[key].string(r"(?s).*\S.*", "a shell command")
+        for key in ("backup_file", "restore_file"):
+            if present(f, key):
+                script[key] = f[key].string(r"/.*", "an absolute path inside the service's container")
+        if present(f, "restore_file") and not present(f, "restore_command"):
+            raise f["restore_file"].error("is set without restore_command", "the command that reads it back")
+        if present(f, "ext"):
+            script["ext"] = f["ext"].string(r"[A-Za-z0-9]+(\.[A-Za-z0-9]+)*", "a file extension such as sql or tar.gz")
     if present(f, "cleanup_days_before"):
         script["cleanup_days_before"] = f["cleanup_days_before"].integer(0, 3650)
     if present(f, "batch_scripts"):

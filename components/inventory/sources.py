@@ -123,7 +123,12 @@ def read_catalog(project_dir: Path) -> Catalog:
     documents = [
         (f"{SERVICES_DIR}/{path.name}", load_services_yaml(path, f"{SERVICES_DIR}/{path.name}")) for path in files
     ]
-    return parse_catalog(documents)
+    catalog = parse_catalog(documents)
+    for service in catalog.services:
+        init = service.initialize
+        if init is not None and init.script is not None and not (directory / init.script).is_file():
+            raise ConfigError(init.file, init.path, f"{init.script} does not exist", f"a file under {SERVICES_DIR}/")
+    return catalog
 
 
 def read_previous_allocations(path: Path) -> Allocations:

@@ -101,9 +101,9 @@ RESERVED_USERS: dict[str, frozenset[str]] = {
 KNOWN_NAMESPACES = ("hive", "aws", "gcp", "azure-native", "docker", "command", "tls", "random", "pulumi")
 # Keys whose value must be a Pulumi secret (``pulumi config set --secret``); keys that may be one. Any other
 # key's value reaches plain resource inputs, names and outputs: it cannot stay secret, so secret is refused.
-SECRET_REQUIRED = ("ssh_private_key",)
+SECRET_REQUIRED = ("ssh_private_key", "offsite_backup_password", "offsite_backup_credentials")
 SECRET_PLACEHOLDER = "[secret]"  # a secret value offline, where it cannot be decrypted
-SECRET_ALLOWED = ("ssh_private_key", "drbd_download_url")
+SECRET_ALLOWED = ("ssh_private_key", "drbd_download_url", "offsite_backup_password", "offsite_backup_credentials")
 
 # Keys and where they may appear. Values: the providers that accept the key (None = all).
 PROJECT_KEYS = {"name": None, "domain": None}
@@ -134,7 +134,12 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "drbd_version": None,
     "drbd_download_url": None,
     "drbd_sha256": None,
+    "offsite_backup": None,
+    "offsite_backup_password": None,  # secret: read by the program (components/backup), only checked here
+    "offsite_backup_credentials": None,  # secret map of the object store's environment variables
 }
+# restic repository kinds that leave the site (a local path would die with the repository server).
+OFFSITE_REPOSITORY_PATTERN = r"(s3|gs|azure|b2|swift|sftp|rest|rclone):\S+"
 # Keys of other namespaces a provider needs (namespace:key).
 PROVIDER_REQUIRED = {
     "aws": ("hive:region",),
@@ -143,6 +148,14 @@ PROVIDER_REQUIRED = {
     "prepared": ("hive:ip_address_list", "hive:ssh_private_key"),
     "local": (),
 }
+
+
+@dataclass(frozen=True)
+class OffsiteBackup:
+    """``hive:offsite_backup``: every backup is also copied to this restic repository."""
+
+    repository: str
+    keep_days: int | None  # restic forget --keep-within <n>d; None keeps every copy
 
 
 @dataclass(frozen=True)
@@ -186,6 +199,7 @@ class StageConfig:
     file: str
     drbd_sha256: str | None = None  # the source tarball's SHA-256 (lower-case hex); None: not pinned
     secret_keys: frozenset[str] = frozenset()  # hive keys (without namespace) whose value is a Pulumi secret
+    offsite_backup: OffsiteBackup | None = None
 
     @property
     def prefix(self) -> str:
@@ -388,7 +402,29 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         file=file,
         drbd_sha256=_sha256(hive["drbd_sha256"]) if present(hive, "drbd_sha256") else None,
         secret_keys=frozenset(secret_keys),
+        offsite_backup=_parse_offsite_backup(hive, file),
     )
+
+
+def _parse_offsite_backup(hive: Mapping[str, Node], file: str) -> OffsiteBackup | None:
+    for secret in ("offsite_backup_password", "offsite_backup_credentials"):
+        if present(hive, secret) and not present(hive, "offsite_backup"):
+            raise hive[secret].error("is set but hive:offsite_backup is not", "set both, or neither")
+    if not present(hive, "offsite_backup"):
+        return None
+    fields = hive["offsite_backup"].mapping({"repository", "keep_days"}, required=("repository",))
+    repository = fields["repository"].string(
+        OFFSITE_REPOSITORY_PATTERN, "a restic repository off the site: s3:…, gs:…, azure:…, b2:…, sftp:…, rest:…"
+    )
+    keep_days = fields["keep_days"].integer(1, 3650) if present(fields, "keep_days") else None
+    if not present(hive, "offsite_backup_password"):
+        raise ConfigError(
+            file,
+            ("hive:offsite_backup_password",),
+            "is required with hive:offsite_backup",
+            "pulumi config set --secret hive:offsite_backup_password <restic password>",
+        )
+    return OffsiteBackup(repository, keep_days)
 
 
 # What each cloud takes as hive:image_name (components/infra/<provider>.py reads it so):

@@ -32,6 +32,7 @@ class SiteProvisionerArgs:
     ssh_private_key: pulumi.Input[str]
     pki: Pki
     registry_password: pulumi.Input[str] | None = None  # generated (pulumi-random) when not given
+    offsite_backup_secrets: pulumi.Input[str] | None = None  # the backup step's NAME=value lines (secret)
 
 
 class SiteProvisioner(pulumi.ComponentResource):
@@ -67,6 +68,7 @@ class SiteProvisioner(pulumi.ComponentResource):
         else:
             self.registry_password = pulumi.Output.secret(args.registry_password)
 
+        self._offsite_secrets = args.offsite_backup_secrets
         self.hosts = {
             host.fqdn: HostProvisioner(
                 host.hostname,
@@ -90,6 +92,7 @@ class SiteProvisioner(pulumi.ComponentResource):
 
         self.swarm_ready = [c for ref, c in self.commands.items() if ref.step in SWARM_STEPS]
         self.registry_ready = [c for ref, c in self.commands.items() if ref.step in REGISTRY_STEPS]
+        self.agent_ready = [c for ref, c in self.commands.items() if ref.step == "backup"]
         # The swarm layer's DRBD volume steps run their own scripts beside the shipped lib.sh.
         self.drbd_ready = [c for ref, c in self.commands.items() if ref.step in DRBD_STEPS] + [
             host.copies[LIB] for host in self.hosts.values()
@@ -106,6 +109,11 @@ class SiteProvisioner(pulumi.ComponentResource):
         if spec.stdin is Stdin.DRBD_URL:
             # Only ever a secret: the model keeps a placeholder (components/inventory/stage.py _download_url).
             return pulumi.Config("hive").require_secret("drbd_download_url")
+        if spec.stdin is Stdin.BACKUP:
+            bundle = pki.backup_bundle()
+            if self._offsite_secrets is not None:
+                bundle = pulumi.Output.all(bundle, self._offsite_secrets).apply(lambda parts: "".join(parts))
+            return pulumi.Output.secret(bundle)
         if spec.stdin is Stdin.JOIN_TOKEN:
             (init,) = spec.after  # the first hive's swarm-init
             return pulumi.Output.secret(self.commands[init].stdout)

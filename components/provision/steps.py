@@ -38,6 +38,8 @@ import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from components.backup.plan import needs_agent
+from components.backup.plan import step_env as backup_step_env
 from components.inventory.addressing import Host
 from components.inventory.site import Site
 from components.inventory.stage import PROVIDER_DEFAULTS
@@ -54,6 +56,7 @@ class Stdin(enum.Enum):
     JOIN_TOKEN = "join_token"  # the manager join token (swarm-init's stdout on the first hive)
     REGISTRY_PASSWORD = "registry_password"  # the registry password of user hive
     DRBD_URL = "drbd_url"  # hive:drbd_download_url when it is a Pulumi secret (HIVE_DRBD_URL is then "-")
+    BACKUP = "backup"  # the backup agent's key, certificate, CA certificate; then the off-site NAME=value lines
 
 
 @dataclass(frozen=True, order=True)
@@ -268,6 +271,10 @@ def _drbd_pool_env(site: Site, host: Host) -> dict[str, str]:
     }
 
 
+def _runs_backup_agent(site: Site, host: Host) -> bool:
+    return host.is_repository and needs_agent(site)
+
+
 def _after_registry(site: Site, host: Host) -> tuple[StepRef, ...]:
     return () if host.is_repository else (StepRef(site.repository.fqdn, "registry"),)
 
@@ -281,6 +288,13 @@ CATALOGUE: tuple[StepDefinition, ...] = (
         "registry", _is_repository, lambda site, host: {"HIVE_FQDN": host.fqdn}, stdin=Stdin.REGISTRY_PASSWORD
     ),
     StepDefinition("log-collector", _is_repository),
+    StepDefinition(
+        "backup",
+        _runs_backup_agent,
+        lambda site, host: backup_step_env(site),
+        stdin=Stdin.BACKUP,
+        assets=("hive-backup",),
+    ),
     StepDefinition("swarm-init", _is_first_hive, _swarm_init_env, secret_stdout=True),
     StepDefinition("swarm-join", _is_other_hive, _swarm_join_env, stdin=Stdin.JOIN_TOKEN, after=_after_swarm_init),
     StepDefinition("node-labels", _is_hive, lambda site, host: {"HIVE_NODE_LABELS": node_labels(host)}),

@@ -8,6 +8,7 @@ because it depends on this stack's previous outputs. No resource is created insi
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,10 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 
+from components.backup.initialize import delegation_env, init_command, init_text
 from components.infra.types import ProvisionedHost
 from components.inventory.addressing import Host
+from components.inventory.exports import Endpoint, dns_delegation
 from components.inventory.services import Service
 from components.inventory.site import Site
 from components.program_site import ProgramSite
@@ -30,7 +33,10 @@ from components.swarm.networks import network_plans
 from components.swarm.service_spec import REGISTRY_USER, RegistryAuth, ServiceRefs, service_inputs, udp_ports
 
 HOSTSETUP_DIR = Path(__file__).resolve().parents[2] / "hostsetup"
-VOLUME_STEP_TIMEOUT = "30m"  # an initial full resync of a large volume runs inside the format step
+VOLUME_STEP_TIMEOUT = "30m"
+INITIALIZE_TIMEOUTS = pulumi.CustomTimeouts(
+    create="15m", update="15m"
+)  # an initial full resync of a large volume runs inside the format step
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class SwarmArgs:
     swarm_ready: Sequence[pulumi.Resource] = ()
     registry_ready: Sequence[pulumi.Resource] = ()
     drbd_ready: Sequence[pulumi.Resource] = ()
+    agent_ready: Sequence[pulumi.Resource] = ()  # the repository's agent (backup step): runs ``initialize``
     project_dir: Path | None = None  # where services/ lives; default: the working directory (Pulumi's)
 
 
@@ -117,6 +124,14 @@ class Swarm(pulumi.ComponentResource):
         self.networks = self._networks()
         self.images = {plan.service: self._image(plan) for plan in plans}
         self.volume_steps = self._drbd_volumes()
+        # The parent zone's delegation to the hives (stack output dns_delegation; given to ``initialize``).
+        self.dns_delegation = pulumi.Output.all(*[self._host(h).published_ip for h in site.hives]).apply(
+            lambda addresses: dns_delegation(
+                site.stage.zone,
+                site.stage.domain,
+                [Endpoint(h.fqdn, a) for h, a in zip(site.hives, addresses, strict=True)],
+            )
+        )
         self.services = {s.name: self._service(s) for s in site.catalog.services}
 
         self.services_output = self._resolved.apply(_published_ports)
@@ -314,7 +329,26 @@ class Swarm(pulumi.ComponentResource):
         )
         if udp_ports(service):
             self._flush_conntrack(service, resource, inputs.kwargs)
+        if service.initialize is not None:
+            self._initialize(service, resource)
         return resource
+
+    def _initialize(self, service: Service, resource: docker.Service) -> command.remote.Command:
+        """``initialize`` once the service runs, through the repository's agent; again only when its text or
+        the delegation values it is given change (components/backup/initialize.py)."""
+        host = self._host(self._site.repository)
+        text = init_text(service, self._project_dir)
+        user = self._site.stage.ssh_user
+        env = self.dns_delegation.apply(delegation_env)
+        return command.remote.Command(
+            f"initialize-{service.name}",
+            connection=self._connection(host),
+            create=env.apply(lambda values: init_command(user, service.name, values)),
+            stdin=text,
+            triggers=[_sha256(text), env.apply(lambda values: _sha256(json.dumps(values, sort_keys=True)))],
+            add_previous_output_in_env=False,
+            opts=self._host_opts(host, [resource, *self._args.agent_ready], custom_timeouts=INITIALIZE_TIMEOUTS),
+        )
 
     def _flush_conntrack(self, service: Service, resource: docker.Service, kwargs: dict[str, Any]) -> None:
         """After a UDP service is (re)deployed, delete stale conntrack entries of its ports on every hive."""

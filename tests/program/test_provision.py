@@ -42,7 +42,8 @@ BASE_CONFIG: dict[str, Any] = {
 SHARED_CONFIG = {**BASE_CONFIG, "hive:ip_address_list": FOUR[:3], "hive:separate_repository": False}
 COMMON = ["wait-ready", "base", "firewall", "docker"]
 DRBD = ["drbd-install", "drbd-pool"]  # the sample site has a drbd volume
-SECRET_STEPS = {"docker", "swarm-init", "swarm-join", "registry", "registry-login"}
+SECRET_STEPS = {"docker", "swarm-init", "swarm-join", "registry", "registry-login", "backup"}
+ASSETS = {"firewall": ["hive-firewall"], "backup": ["hive-backup"]}  # files a step ships besides its script
 MY_TYPES = (COMMAND, COPY, "tls:", "random:")
 
 
@@ -162,7 +163,7 @@ def test_each_host_gets_its_steps(separate):
         "s-hive0": [*COMMON, "swarm-init", "node-labels", "registry-login", *DRBD],
         "s-hive1": [*COMMON, "swarm-join", "node-labels", "registry-login", *DRBD],
         "s-hive2": [*COMMON, "swarm-join", "node-labels", "registry-login", *DRBD],
-        "s-hive3": [*COMMON, "registry", "log-collector", "registry-login"],
+        "s-hive3": [*COMMON, "registry", "log-collector", "backup", "registry-login"],
     }
 
 
@@ -176,6 +177,7 @@ def test_shared_repository_joins_the_swarm(shared):
         *COMMON,
         "registry",
         "log-collector",
+        "backup",
         "swarm-join",
         "node-labels",
         "registry-login",
@@ -202,8 +204,7 @@ def test_commands_wait_for_their_own_files_only(separate):
         host, step = split_name(r.name, hosts)
         mine = {copies[u].name for u in r.dependencies if u in copies}
         expected = {f"{host}-copy-lib.sh", f"{host}-copy-{step}.sh"}
-        if step == "firewall":
-            expected.add(f"{host}-copy-hive-firewall")
+        expected |= {f"{host}-copy-{asset}" for asset in ASSETS.get(step, [])}
         assert mine == expected, r.name
 
 
@@ -226,7 +227,7 @@ def test_command_triggers_carry_script_hashes_and_machine(separate):
     hosts = hostnames(separate)
     for r in provisioned(separate, COMMAND):
         host, step = split_name(r.name, hosts)
-        files = ["lib.sh", f"{step}.sh", *(["hive-firewall"] if step == "firewall" else [])]
+        files = ["lib.sh", f"{step}.sh", *ASSETS.get(step, [])]
         triggers = r.input("triggers")
         assert triggers[-1] == f"{host}.pdns@{FOUR[int(host[-1])]}#generation-0"
         assert set(triggers[:-1]) == {sha256(f) for f in files}, r.name
@@ -430,7 +431,7 @@ def test_cloud_steps_are_deleted_with_their_machine_and_rerun_on_a_new_one(aws_u
 
 def test_cloud_certificates_name_the_public_address(aws_up):
     for r in aws_up.of_type("tls:index/certRequest:CertRequest"):
-        if r.name == "pki-client-csr":
+        if r.name in ("pki-client-csr", "pki-backup-agent-csr"):
             continue
         private, public, loopback = r.input("ipAddresses")
         assert private.startswith("10.1.") and loopback == "127.0.0.1"

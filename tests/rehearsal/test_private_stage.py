@@ -21,15 +21,23 @@ The heaviest rehearsal (minutes: the builds), so one module-scoped site and a ha
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 import random
+import re
+import shlex
+import shutil
 import socket
 import struct
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -45,7 +53,8 @@ from tests.rehearsal.swarm_engine import SwarmRehearsalMocks, seed_base_image, s
 pytestmark = pytest.mark.rehearsal
 
 SAMPLE_SERVICES = {"pdnsdb", "powerdns", "pdnsadmin", "proxy"}
-SECRET_CONFIG = ["hive:ssh_private_key"]
+SECRET_CONFIG = ["hive:ssh_private_key", "hive:offsite_backup_password", "hive:offsite_backup_credentials"]
+OFFSITE_BUCKET = "hive-backups"
 
 
 @dataclass
@@ -60,13 +69,48 @@ class PrivateStage:
         return sorted(c.inputs["networksAdvanced"][0]["ipv4Address"] for c in self.run.of_type(CONTAINER))
 
 
-def private_config(client: Any, name: str) -> dict[str, Any]:
+def private_config(client: Any, name: str, offsite_port: int) -> dict[str, Any]:
+    """The sample private stage, plus off-site backups to the S3-compatible server on this machine (the
+    hosts reach it at their network's gateway, an address of this machine)."""
+    cidr = hivelab.free_subnet(client, base="10.234.0.0/16", seed=name)
+    gateway = ipaddress.ip_network(cidr)[1]
     return {
         **PROJECT_CONFIG,
         **sample_config("private"),
         "hive:name": name,
-        "hive:cidr": hivelab.free_subnet(client, base="10.234.0.0/16", seed=name),
+        "hive:cidr": cidr,
+        "hive:offsite_backup": {"repository": f"s3:http://{gateway}:{offsite_port}/{OFFSITE_BUCKET}", "keep_days": 30},
+        "hive:offsite_backup_password": f"restic-{random.randrange(1 << 60):x}",
+        "hive:offsite_backup_credentials": {"AWS_ACCESS_KEY_ID": "rehearsal", "AWS_SECRET_ACCESS_KEY": "rehearsal-key"},
     }
+
+
+@pytest.fixture(scope="module")
+def offsite_store() -> Iterator[int]:
+    """An S3-compatible object store on this machine (moto's server), for the off-site backup copies."""
+    server = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    if server is None:
+        pytest.skip("moto_server is not installed (requirements-dev.txt: moto[server])")
+    with socket.socket() as probe:
+        probe.bind(("0.0.0.0", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [server, "-H", "0.0.0.0", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                assert process.poll() is None, "moto_server exited"
+                assert time.monotonic() < deadline, "moto_server does not answer"
+                time.sleep(0.3)
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 def up(config: dict[str, Any], mocks: SwarmRehearsalMocks) -> ProgramRun:
@@ -74,10 +118,12 @@ def up(config: dict[str, Any], mocks: SwarmRehearsalMocks) -> ProgramRun:
 
 
 @pytest.fixture(scope="module")
-def private_stage(lab_engine: Any, host_image: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateStage]:
+def private_stage(
+    lab_engine: Any, host_image: str, offsite_store: int, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrivateStage]:
     provide_base_image(lab_engine, host_image)
     name = f"ps{os.getpid():x}"
-    config = private_config(lab_engine, name)
+    config = private_config(lab_engine, name, offsite_store)
     applier = DockerApplier(lab_engine, PROJECT)
     mocks = SwarmRehearsalMocks(
         tmp_path_factory.mktemp("private-state") / "state.json",
@@ -109,11 +155,11 @@ def test_the_sample_site_services_all_run(private_stage: PrivateStage) -> None:
         assert tasks and {t["Status"]["State"] for t in tasks} == {"running"}, service
 
 
-def dns_query(address: str, name: str = "example.com", port: int = 53, timeout: float = 5) -> bytes:
-    """One UDP DNS query (SOA ``name``); the raw answer."""
+def dns_query(address: str, name: str = "example.com", port: int = 53, timeout: float = 5, qtype: int = 6) -> bytes:
+    """One UDP DNS query (SOA ``name``, or ``qtype``); the raw answer."""
     ident = random.randrange(1 << 16)
     question = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
-    packet = struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question + struct.pack(">HH", 6, 1)
+    packet = struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question + struct.pack(">HH", qtype, 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
         sock.sendto(packet, (address, port))
@@ -138,6 +184,28 @@ def test_powerdns_answers_dns_on_every_hive(private_stage: PrivateStage) -> None
         assert flags & 0x000F != 2, f"{address}: SERVFAIL (PowerDNS without its database?)"
 
 
+def dns_name(name: str) -> bytes:
+    return b"".join(bytes([len(label)]) + label.encode() for label in name.strip(".").split("."))
+
+
+def test_powerdns_serves_the_sites_zone_with_the_hives_as_name_servers(private_stage: PrivateStage) -> None:
+    """``initialize`` of the sample's pdnsdb made the zone that dns_delegation announces (issue 11)."""
+    delegation = private_stage.run.outputs["dns_delegation"]
+    zone = delegation["zone"]
+    for address in private_stage.hive_addresses():
+        soa = dns_query(address, zone)
+        flags, _, answers = struct.unpack(">HHH", soa[2:8])
+        assert flags & 0x000F == 0 and flags & 0x0400, f"{address}: rcode {flags & 0xF}, authoritative {flags & 0x400}"
+        assert answers == 1, f"{address}: {answers} SOA records for {zone}"
+        ns = dns_query(address, zone, qtype=2)
+        assert struct.unpack(">H", ns[6:8])[0] == len(delegation["name_servers"])
+        for server in delegation["name_servers"]:
+            assert dns_name(server.split(".")[0]) in ns, f"{address}: NS {server} missing"
+        glue = delegation["glue_records"][0]
+        a = dns_query(address, glue["name"], qtype=1)
+        assert socket.inet_aton(glue["ipv4"]) in a[-4:], f"{address}: no glue A for {glue['name']}"
+
+
 def test_proxy_answers_http_on_port_80_through_to_the_admin_ui(private_stage: PrivateStage) -> None:
     address = private_stage.hive_addresses()[0]
     deadline = time.monotonic() + 60
@@ -159,3 +227,116 @@ def test_second_up_changes_nothing(private_stage: PrivateStage) -> None:
     record = private_stage.mocks.current
     assert record.executions == []
     assert {d.operation for d in record.decisions} <= {SAME, SKIP}
+
+
+# --- backups (issue 11): the repository's agent against the sample database ---------------------------------
+
+PROBE_TABLE = "pdns.hive_backup_probe"
+
+
+def ssh_host(stage: PrivateStage, address: str, command: str, timeout: float = 300) -> tuple[int, str, str]:
+    """``command`` over SSH on a site host, with the connection the program's own steps use."""
+    conn = next(
+        c.inputs["connection"]
+        for c in stage.run.of_type("command:remote:Command")
+        if c.inputs["connection"]["host"] == address
+    )
+    return hivelab.ssh_run(
+        address, int(conn.get("port") or 22), conn["user"], conn["privateKey"], command, timeout=timeout
+    )
+
+
+def repository_address(stage: PrivateStage) -> str:
+    hosts = stage.run.outputs["hosts"]
+    (address,) = [h["private_ip"] for h in hosts.values() if h["role"] == "repository"]
+    return address
+
+
+def in_pdnsdb(stage: PrivateStage, sql: str) -> str:
+    """Run ``sql`` with the mariadb client inside the running pdnsdb task, on the hive that runs it."""
+    (task,) = stage.swarm.api.tasks(filters={"service": "pdnsdb", "desired-state": "running"})
+    address = stage.swarm.api.inspect_node(task["NodeID"])["Status"]["Addr"]
+    container = task["Status"]["ContainerStatus"]["ContainerID"]
+    rc, out, err = ssh_host(stage, address, f"sudo docker exec {container} mariadb -N -B -e {shlex.quote(sql)}")
+    assert rc == 0, err
+    return out
+
+
+def on_repository(stage: PrivateStage, command: str) -> tuple[int, str, str]:
+    return ssh_host(stage, repository_address(stage), command)
+
+
+def test_backup_and_restore_bring_a_deleted_row_back(private_stage: PrivateStage) -> None:
+    row = f"row-{random.randrange(1 << 30)}"
+    in_pdnsdb(
+        private_stage,
+        f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (v varchar(64)); INSERT INTO {PROBE_TABLE} VALUES ('{row}')",
+    )
+
+    rc, _, err = on_repository(private_stage, "sudo hive-backup run pdnsdb")
+    assert rc == 0, err
+    rc, listing, err = on_repository(private_stage, "sudo ls -l /var/backups/hive/pdnsdb/")
+    assert rc == 0, err
+    assert re.search(r"backup-pdnsdb-\d{14}\.sql", listing), listing
+    assert re.search(r"backup-pdnsdb-latest\.sql -> backup-pdnsdb-\d{14}\.sql", listing), listing
+    rc, log, _ = on_repository(private_stage, "sudo cat /var/log/services/pdnsdb.log")
+    assert "hive-backup: backup pdnsdb:" in log
+
+    in_pdnsdb(private_stage, f"DELETE FROM {PROBE_TABLE}")
+    assert row not in in_pdnsdb(private_stage, f"SELECT v FROM {PROBE_TABLE}")
+    rc, _, err = on_repository(private_stage, "sudo hive-backup restore pdnsdb")
+    assert rc == 0, err
+    assert row in in_pdnsdb(private_stage, f"SELECT v FROM {PROBE_TABLE}")
+
+
+def test_the_timer_is_armed_for_the_night(private_stage: PrivateStage) -> None:
+    rc, out, err = on_repository(
+        private_stage, "systemctl show -p NextElapseUSecRealtime,UnitFileState hive-backup.timer"
+    )
+    assert rc == 0, err
+    assert "UnitFileState=enabled" in out
+    assert re.search(r"NextElapseUSecRealtime=\w+ \d{4}-\d\d-\d\d 01:00:00", out), out
+
+
+def test_a_failing_backup_fails_the_unit_and_names_the_service(private_stage: PrivateStage) -> None:
+    broken = json.dumps({"pdnsdb": [{"name": "broken", "backup_command": "exit 3", "backup_file": "/nowhere"}]})
+    rc, before, _ = on_repository(private_stage, "sudo ls /var/backups/hive/pdnsdb/")
+    swap = (
+        "sudo cp /etc/hive/backup-services.json /tmp/services.keep && "
+        f"printf '%s' {shlex.quote(broken)} | sudo tee /etc/hive/backup-services.json >/dev/null"
+    )
+    assert on_repository(private_stage, swap)[0] == 0
+    try:
+        rc, _, _ = on_repository(private_stage, "sudo systemctl start hive-backup.service")
+        failed, _, _ = on_repository(private_stage, "systemctl is-failed --quiet hive-backup.service")
+        _, journal, _ = on_repository(private_stage, "sudo journalctl -u hive-backup.service --no-pager -n 20")
+    finally:
+        on_repository(private_stage, "sudo mv /tmp/services.keep /etc/hive/backup-services.json")
+        on_repository(private_stage, "sudo systemctl reset-failed hive-backup.service")
+    assert rc != 0 and failed == 0
+    assert "pdnsdb: run FAILED: backup broken: 'sh -c exit 3' exited 3" in journal or not journal.strip()
+    deadline = time.monotonic() + 30
+    while "run FAILED: backup broken" not in on_repository(private_stage, "sudo cat /var/log/services/pdnsdb.log")[1]:
+        assert time.monotonic() < deadline, "the failure never reached /var/log/services/pdnsdb.log"
+        time.sleep(1)
+    _, after, _ = on_repository(private_stage, "sudo ls /var/backups/hive/pdnsdb/")
+    assert set(before.split()) <= set(after.split())
+
+
+def test_a_restore_from_the_offsite_copy_works_with_the_local_backups_wiped(private_stage: PrivateStage) -> None:
+    row = f"offsite-{random.randrange(1 << 30)}"
+    in_pdnsdb(
+        private_stage,
+        f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (v varchar(64)); INSERT INTO {PROBE_TABLE} VALUES ('{row}')",
+    )
+    rc, _, err = on_repository(private_stage, "sudo hive-backup run pdnsdb")
+    assert rc == 0, err
+    rc, listing, err = on_repository(private_stage, "sudo hive-backup list pdnsdb")
+    assert rc == 0, err
+    assert re.search(r"^pdnsdb\toffsite\t", listing, re.MULTILINE), listing
+
+    assert on_repository(private_stage, "sudo rm -rf /var/backups/hive/pdnsdb")[0] == 0
+    in_pdnsdb(private_stage, f"DELETE FROM {PROBE_TABLE}")
+    rc, _, err = on_repository(private_stage, "sudo hive-backup restore pdnsdb --from-offsite")
+    assert rc == 0, err
+    assert row in in_pdnsdb(private_stage, f"SELECT v FROM {PROBE_TABLE}")

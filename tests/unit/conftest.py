@@ -12,7 +12,7 @@ import yaml
 from components.inventory.allocation import Allocations
 from components.inventory.services import Catalog, parse_catalog
 from components.inventory.site import Site, resolve_site
-from components.inventory.stage import ConfigValue, StageConfig, parse_stage
+from components.inventory.stage import SECRET_REQUIRED, ConfigValue, StageConfig, parse_stage
 
 BASE_STAGE: dict[str, Any] = {"hive:name": "pdns", "hive:provider": "prepared", "hive:cidr": "192.168.0.0/24"}
 PREPARED_EXTRA = {
@@ -22,7 +22,9 @@ PREPARED_EXTRA = {
 
 
 def config(
-    values: dict[str, Any], file: str = "Pulumi.staging.yaml", secret: tuple[str, ...] = ("hive:ssh_private_key",)
+    values: dict[str, Any],
+    file: str = "Pulumi.staging.yaml",
+    secret: tuple[str, ...] = tuple(f"hive:{key}" for key in SECRET_REQUIRED),
 ) -> dict[str, ConfigValue]:
     """Config as the engine passes it; the keys in ``secret`` were set with ``pulumi config set --secret``."""
     return {key: ConfigValue(value, file, secret=key in secret) for key, value in values.items()}

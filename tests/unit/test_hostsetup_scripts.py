@@ -29,6 +29,7 @@ EXPECTED_STEPS = {
     "registry",
     "registry-login",
     "log-collector",
+    "backup",
     "drbd-install",
     "drbd-pool",
     "drbd-volume",

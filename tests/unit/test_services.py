@@ -23,7 +23,7 @@ FULL_SERVICE = {
     "healthcheck": {"test": ["CMD", "true"], "interval": "10s", "timeout": 3, "retries": 2, "start_period": "5s"},
     "hosts": {"db.example": "10.0.0.9"},
     "ignore_error": ["harmless"],
-    "initialize_roles": ["init-web"],
+    "initialize": {"command": "nginx -t"},
     "labels": {"published_fqdn": "www.example.com"},
     "logging": {"driver": "json-file", "options": {"max-size": "10m"}},
     "mem_limit": "512M",
