@@ -7,6 +7,7 @@ keys this re-implementation adds (``admin_cidrs``, ``ssh_user``, ``underlay_mtu`
 from __future__ import annotations
 
 import ipaddress
+import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,6 +64,20 @@ DEFAULT_REPOSITORY_DISK_SIZE = 40
 DEFAULT_ADMIN_CIDRS = ("0.0.0.0/0",)
 DEFAULT_DRBD_VERSION = "9.2.16"
 DEFAULT_DRBD_DOWNLOAD_URL = "https://pkg.linbit.com/downloads/drbd/9/drbd-{version}.tar.gz"
+# hive:image_platform: what the repository server builds the site's images for (docker.Image build.platform).
+IMAGE_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386", "linux/ppc64le", "linux/s390x")
+CLOUD_IMAGE_PLATFORM = "linux/amd64"  # the default images and machine sizes of every cloud are amd64
+_MACHINE_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7",
+                 "i386": "386", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}  # fmt: skip
+
+
+def default_image_platform(provider: str, machine: str) -> str:
+    """The hosts' platform: amd64 on clouds and prepared hosts; for ``local`` the hosts are containers on the
+    operator's own engine, i.e. ``machine`` (``platform.machine()`` of the machine running Pulumi)."""
+    if provider != "local":
+        return CLOUD_IMAGE_PLATFORM
+    return f"linux/{_MACHINE_ARCH.get(machine.lower(), 'amd64')}"
+
 
 # Keys and where they may appear. Values: the providers that accept the key (None = all).
 PROJECT_KEYS = {"name": None, "domain": None}
@@ -92,6 +107,7 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "underlay_mtu": None,
     "drbd_version": None,
     "drbd_download_url": None,
+    "image_platform": None,
 }
 # Keys of other namespaces a provider needs (namespace:key).
 PROVIDER_REQUIRED = {
@@ -142,6 +158,7 @@ class StageConfig:
     drbd_version: str
     drbd_download_url: str
     file: str
+    image_platform: str = CLOUD_IMAGE_PLATFORM
 
     @property
     def prefix(self) -> str:
@@ -167,8 +184,11 @@ def stack_file(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
 
 
-def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
-    """Validate the ``hive:*`` configuration of ``stack``; raise :class:`ConfigError` on the first problem."""
+def parse_stage(config: Mapping[str, ConfigValue], stack: str, machine: str | None = None) -> StageConfig:
+    """Validate the ``hive:*`` configuration of ``stack``; raise :class:`ConfigError` on the first problem.
+
+    ``machine``: the architecture of the machine running Pulumi (default ``platform.machine()``), only for the
+    ``local`` provider's default ``hive:image_platform``."""
     file = stack_file(stack)
     hive: dict[str, Node] = {}
     for full_key, item in config.items():
@@ -315,6 +335,9 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         drbd_version=drbd_version,
         drbd_download_url=text("drbd_download_url", DEFAULT_DRBD_DOWNLOAD_URL) or DEFAULT_DRBD_DOWNLOAD_URL,
         file=file,
+        image_platform=hive["image_platform"].choice(IMAGE_PLATFORMS)
+        if present(hive, "image_platform")
+        else default_image_platform(provider, platform.machine() if machine is None else machine),
     )
 
 
