@@ -146,6 +146,8 @@ NETWORK_FIELDS = (
 
 
 def network_create_body(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``resourceDockerNetworkCreate`` (resource_docker_network_funcs.go): ``network.CreateOptions``
+    from the configured attributes (``ipam_driver`` defaults to ``default``, so IPAM is always sent)."""
     where = f"{NETWORK} {name}"
     _check_fields(where, inputs, NETWORK_FIELDS)
     pools = []
@@ -160,7 +162,6 @@ def network_create_body(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         pools.append({k: v for k, v in pool.items() if v})
     body: dict[str, Any] = {
         "Name": inputs.get("name") or name,
-        "CheckDuplicate": True,
         "Driver": inputs.get("driver") or "bridge",
         "Internal": bool(inputs.get("internal", False)),
         "Attachable": bool(inputs.get("attachable", False)),
@@ -177,12 +178,45 @@ def network_create_body(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
+def network_state(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """What kreuzwerker's ``resourceDockerNetworkReadRefreshFunc`` (resource_docker_network_funcs.go) puts into
+    the state from ``NetworkInspect`` — every attribute, in the Pulumi names; ``options`` are the daemon's
+    (a swarm manager adds ``com.docker.network.driver.overlay.vxlanid_list``), ``ipam_config`` from
+    ``flattenIpamConfigSpec``."""
+    ipam = attrs.get("IPAM") or {}
+    configs = []
+    for config in ipam.get("Config") or []:
+        entry = {
+            "subnet": config.get("Subnet", ""),
+            "ipRange": config.get("IPRange", ""),
+            "gateway": config.get("Gateway", ""),
+            "auxAddress": config.get("AuxiliaryAddresses") or {},
+        }
+        configs.append({k: v for k, v in entry.items() if v})
+    return {
+        "name": attrs["Name"],
+        "labels": [{"label": k, "value": v} for k, v in sorted((attrs.get("Labels") or {}).items())],
+        "driver": attrs["Driver"],
+        "internal": bool(attrs.get("Internal")),
+        "attachable": bool(attrs.get("Attachable")),
+        "ingress": bool(attrs.get("Ingress")),
+        "ipv6": bool(attrs.get("EnableIPv6")),
+        "ipamDriver": ipam.get("Driver") or "",
+        "ipamOptions": ipam.get("Options") or {},
+        "scope": attrs["Scope"],
+        "options": dict(attrs.get("Options") or {}),
+        "ipamConfigs": configs,
+    }
+
+
 def create_network(client: Any, name: str, inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``resourceDockerNetworkCreate``: ``NetworkCreate``, then ``resourceDockerNetworkRead``; the state is what
+    that Read saw. (Its refresh func waits for options only when ``Scope == "overlay"``, a scope the Engine API
+    never reports — a swarm network's is ``swarm`` —, so it reads once.)"""
     api = client.api
     body = network_create_body(name, inputs)
     result = api._result(api._post_json(api._url("/networks/create"), data=body), True)
-    attrs = api.inspect_network(result["Id"])
-    return result["Id"], {**inputs, "name": attrs["Name"], "driver": attrs["Driver"], "scope": attrs["Scope"]}
+    return result["Id"], network_state(api.inspect_network(result["Id"]))
 
 
 def remove_network(client: Any, network_id: str) -> None:
@@ -413,13 +447,9 @@ def _placement(where: str, placement: Mapping[str, Any]) -> dict[str, Any]:
     if placement.get("constraints"):
         out["Constraints"] = list(placement["constraints"])
     if placement.get("prefs"):
-        prefs = []
-        for pref in placement["prefs"]:
-            strategy, _, descriptor = str(pref).partition("=")
-            if strategy != "spread" or not descriptor:
-                raise UnmappedField(f"{where} prefs: {pref!r} (only spread=<descriptor> exists)")
-            prefs.append({"Spread": {"SpreadDescriptor": descriptor}})
-        out["Preferences"] = prefs
+        # kreuzwerker stringSetToPlacementPrefs (resource_docker_service_structures.go): each string, verbatim,
+        # is a SpreadDescriptor — no parsing, no "spread=" prefix stripped (swarmkit ignores such a descriptor)
+        out["Preferences"] = [{"Spread": {"SpreadDescriptor": str(pref)}} for pref in placement["prefs"]]
     if placement.get("maxReplicas") is not None:
         out["MaxReplicas"] = int(placement["maxReplicas"])
     if placement.get("platforms"):
