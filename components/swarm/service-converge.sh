@@ -33,8 +33,11 @@ stable_tasks=
 us=$'\x1f'
 
 # One poll: prints "<ok|wait|fail> <running>/<tasks> <detail>" for the service's current state.
+# "Current spec": the daemon's task filter _up-to-date=true (moby daemon/cluster/filters.go: "for internal use
+# in checking create/update progress", swarmkit's ListTasks UpToDate: tasks whose spec is the service's), the
+# same test the docker CLI's own convergence wait makes.
 poll() {
-  local update want ids states line state spec err total=0 running=0 stale=0 detail=
+  local update ids fresh state err total running=0 detail=
   update=$(docker service inspect --format '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "$service")
   case $update in
     paused | rollback_started | rollback_paused | rollback_completed)
@@ -43,30 +46,28 @@ poll() {
       return
       ;;
   esac
-  want=$(docker service inspect --format '{{json .Spec.TaskTemplate}}' "$service")
-  mapfile -t ids < <(docker service ps --no-trunc --quiet --filter desired-state=running "$service")
-  if [ "${#ids[@]}" -eq 0 ]; then
+  mapfile -t ids < <(docker service ps --no-trunc --quiet --filter desired-state=running "$service" | sort)
+  total=${#ids[@]}
+  if [ "$total" -eq 0 ]; then
     printf 'wait 0/0 no task yet\n'
     return
   fi
-  # fields split by US (0x1f): JSON escapes control characters, so it cannot occur inside the spec
-  mapfile -t states < <(docker inspect --format "{{.Status.State}}$us{{json .Spec}}$us{{.Status.Err}}" "${ids[@]}")
-  for line in "${states[@]}"; do
-    total=$((total + 1))
-    IFS=$us read -r state spec err <<<"$line"
-    if [ "$spec" != "$want" ]; then
-      stale=$((stale + 1))
-    elif [ "$state" = running ]; then
-      running=$((running + 1))
-    elif [ -n "$err" ]; then
-      detail="$state: $err"
-    fi
-  done
-  if [ "$running" -eq "$total" ] && [ "$update" != updating ]; then
+  mapfile -t fresh < <(docker service ps --no-trunc --quiet --filter desired-state=running \
+    --filter _up-to-date=true "$service" | sort)
+  if [ "${#fresh[@]}" -gt 0 ]; then
+    while IFS=$us read -r state err; do
+      if [ "$state" = running ]; then
+        running=$((running + 1))
+      elif [ -n "$err" ]; then
+        detail="$state: $err"
+      fi
+    done < <(docker inspect --format "{{.Status.State}}$us{{.Status.Err}}" "${fresh[@]}")
+  fi
+  if [ "${ids[*]}" = "${fresh[*]}" ] && [ "$running" -eq "$total" ] && [ "$update" != updating ]; then
     printf 'ok %s/%s %s\n' "$running" "$total" "${ids[*]}"
   else
     printf 'wait %s/%s %s task(s) of an older spec; update %s; %s\n' \
-      "$running" "$total" "$stale" "${update:-none}" "${detail:-no task error}"
+      "$running" "$total" "$((total - ${#fresh[@]}))" "${update:-none}" "${detail:-no task error}"
   fi
 }
 

@@ -155,21 +155,25 @@ def test_a_definitions_own_vxlan_id_wins(make_stage: Callable[..., StageConfig])
 
 
 FAKE_DOCKER = r"""#!/usr/bin/env bash
-# a stand-in for the docker CLI: answers from files in $FAKE (update, spec, tasks: "id state spec err" lines)
+# a stand-in for the docker CLI: answers from files in $FAKE (update; tasks: "id state up-to-date(1|0) err" lines)
 case "$1 $2" in
   "service inspect")
     case $4 in
       *UpdateStatus.State*) cat "$FAKE/update" ;;
       *UpdateStatus.Message*) echo "update paused: task failed" ;;
-      *TaskTemplate*) cat "$FAKE/spec" ;;
     esac ;;
   "service ps")
-    if [ "$3" = --no-trunc ] && [ "$4" = --quiet ]; then cut -d' ' -f1 "$FAKE/tasks"; else cat "$FAKE/tasks"; fi ;;
+    if [[ " $* " == *" --quiet "* ]]; then
+      if [[ " $* " == *"_up-to-date=true"* ]]; then awk '$3 == 1 {print $1}' "$FAKE/tasks"
+      else cut -d' ' -f1 "$FAKE/tasks"; fi
+    else
+      cat "$FAKE/tasks"
+    fi ;;
   inspect*)
     shift 3
     for id in "$@"; do
-      read -r _ state spec err < <(grep "^$id " "$FAKE/tasks")
-      printf '%s\x1f%s\x1f%s\n' "$state" "$spec" "$err"
+      read -r _ state _ err < <(grep "^$id " "$FAKE/tasks")
+      printf '%s\x1f%s\n' "$state" "$err"
     done ;;
 esac
 """
@@ -179,7 +183,6 @@ def run_converge(tmp_path: Path, update: str, tasks: list[str], timeout: int = 3
     fake = tmp_path / "fake"
     fake.mkdir(exist_ok=True)
     (fake / "update").write_text(update + "\n")
-    (fake / "spec").write_text('{"v":2}\n')
     (fake / "tasks").write_text("".join(line + "\n" for line in tasks))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
@@ -191,25 +194,31 @@ def run_converge(tmp_path: Path, update: str, tasks: list[str], timeout: int = 3
 
 
 def test_converge_script_passes_when_every_task_runs_the_current_spec(tmp_path: Path) -> None:
-    result = run_converge(tmp_path, "completed", ['t1 running {"v":2}', 't2 running {"v":2}'])
+    result = run_converge(tmp_path, "completed", ["t1 running 1", "t2 running 1"])
     assert result.returncode == 0, result.stderr
     assert "dns: 2/2 task(s) run the current spec" in result.stderr
     assert result.stderr.rstrip().endswith("unchanged: service-converge")
 
 
 def test_converge_script_fails_in_time_when_a_task_runs_an_older_spec(tmp_path: Path) -> None:
-    result = run_converge(tmp_path, "", ['t1 running {"v":2}', 't2 running {"v":1}'], timeout=2)
+    result = run_converge(tmp_path, "", ["t1 running 1", "t2 running 0"], timeout=2)
     assert result.returncode == 1
     assert "dns: not converged after 2s: 1/2 running; 1 task(s) of an older spec" in result.stderr
 
 
 def test_converge_script_fails_when_a_task_does_not_start(tmp_path: Path) -> None:
-    result = run_converge(tmp_path, "", ['t1 running {"v":2}', 't2 rejected {"v":2} No such image'], timeout=2)
+    result = run_converge(tmp_path, "", ["t1 running 1", "t2 rejected 1 No such image"], timeout=2)
     assert result.returncode == 1
     assert "rejected: No such image" in result.stderr
 
 
+def test_converge_script_waits_while_an_update_runs(tmp_path: Path) -> None:
+    result = run_converge(tmp_path, "updating", ["t1 running 1"], timeout=2)
+    assert result.returncode == 1
+    assert "update updating" in result.stderr
+
+
 def test_converge_script_fails_at_once_on_a_paused_update(tmp_path: Path) -> None:
-    result = run_converge(tmp_path, "paused", ['t1 running {"v":2}'], timeout=60)
+    result = run_converge(tmp_path, "paused", ["t1 running 1"], timeout=60)
     assert result.returncode == 1
     assert "dns: update paused: update paused: task failed" in result.stderr
