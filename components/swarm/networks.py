@@ -18,11 +18,17 @@ provider reads back equals what the program sends and a second ``up`` plans no r
 * moby ``libnetwork/drivers/overlay/ovmanager/ovmanager.go`` ``NetworkAllocate`` takes the VNIs from that
   option when it is given (one per IPv4 subnet, ``vxlanIdm.Set``) and allocates from 4096 upward otherwise;
   the VNIs here come from ``[VNI_BASE, 2**24)``, far above what the manager hands out by itself.
+
+For the same reason every IPv4 ``ipam_config`` entry names its gateway (docker's choice: the subnet's first
+address): ``ipam_config`` is a ForceNew set whose elements the Read fills from ``flattenIpamConfigSpec``
+(resource_docker_network_structures.go) — with the daemon's gateway — so ``{subnet}`` in the configuration
+against ``{subnet, gateway}`` in the state is a different set element, i.e. a replacement.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,6 +76,17 @@ def site_vxlan_ids(site: Site) -> dict[str, list[int]]:
     return vxlan_ids([default, *((spec.name, _subnet_count(spec)) for spec in site.catalog.networks)])
 
 
+def ipam_config(entry: dict[str, str]) -> dict[str, str]:
+    """An ``ipam_configs`` entry with its gateway named (the subnet's first address, docker's own choice)."""
+    config = dict(entry)
+    subnet = config.get("subnet")
+    if subnet and "gateway" not in config:
+        network = ipaddress.ip_network(subnet, strict=False)
+        if network.version == 4:
+            config["gateway"] = str(network.network_address + 1)
+    return config
+
+
 def _vxlan_option(ids: list[int]) -> str:
     return ",".join(str(i) for i in ids)
 
@@ -85,7 +102,7 @@ def default_network(site: Site) -> NetworkPlan:
         },
     }
     if site.networks.default_network is not None:
-        kwargs["ipam_configs"] = [{"subnet": site.networks.default_network}]
+        kwargs["ipam_configs"] = [ipam_config({"subnet": str(site.networks.default_network)})]
     return NetworkPlan(DEFAULT_NETWORK, kwargs)
 
 
@@ -103,7 +120,7 @@ def defined_network(site: Site, spec: NetworkSpec) -> NetworkPlan:
     if spec.internal:
         kwargs["internal"] = True
     if spec.subnets:
-        kwargs["ipam_configs"] = [dict(entry) for entry in spec.subnets]
+        kwargs["ipam_configs"] = [ipam_config(dict(entry)) for entry in spec.subnets]
     if spec.ipam_driver is not None:
         kwargs["ipam_driver"] = spec.ipam_driver
     if spec.ipam_options:

@@ -276,7 +276,7 @@ def test_networks(both) -> None:
     default = both.one(NETWORK, "network-hive_default_network")
     assert default.inputs["name"] == "hive_default_network"
     assert default.inputs["driver"] == "overlay" and default.inputs["attachable"] is True
-    assert default.inputs["ipamConfigs"] == [{"subnet": "10.254.0.0/18"}]
+    assert default.inputs["ipamConfigs"] == [{"subnet": "10.254.0.0/18", "gateway": "10.254.0.1"}]
     vni = site_vxlan_ids(expected_site())["hive_default_network"]
     assert default.inputs["options"] == {
         "com.docker.network.driver.mtu": "1450",
@@ -284,7 +284,9 @@ def test_networks(both) -> None:
     }
     assert default.delete_before_replace is True
     front = both.one(NETWORK, "network-front")
-    assert front.inputs["ipamConfigs"] == [{"subnet": "10.200.0.0/24"}]
+    assert front.inputs["ipamConfigs"] == [{"subnet": "10.200.0.0/24", "gateway": "10.200.0.1"}], (
+        "named: it is read back"
+    )
 
 
 def test_images_build_on_the_repository_and_push(both, project: Path) -> None:

@@ -351,6 +351,7 @@ CONTAINER_FIELDS = (
 
 
 def _mount(where: str, mount: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createContainerSpec`` (resource_docker_service_structures.go), its ``mounts`` loop."""
     _check(where, mount, ("target", "type", "bindOptions", "readOnly", "source", "tmpfsOptions", "volumeOptions"))
     out: dict[str, Any] = {"Target": mount["target"], "Type": mount["type"]}
     if mount.get("source") is not None:
@@ -376,7 +377,7 @@ def _mount(where: str, mount: Mapping[str, Any]) -> dict[str, Any]:
             options["Labels"] = _labels(volume["labels"])
         if volume.get("driverName") or volume.get("driverOptions"):
             options["DriverConfig"] = {
-                "Name": volume.get("driverName") or "local",
+                "Name": volume.get("driverName") or "",  # no default: the daemon's own applies
                 "Options": dict(volume.get("driverOptions") or {}),
             }
         out["VolumeOptions"] = options
@@ -384,6 +385,7 @@ def _mount(where: str, mount: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _container_spec(where: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createContainerSpec``; ``hosts`` as ``extraHostsSetToServiceExtraHosts`` (``"<ip> <host>"``)."""
     _check(where, spec, CONTAINER_FIELDS)
     out: dict[str, Any] = {"Image": spec["image"]}
     simple = {
@@ -442,6 +444,7 @@ def _container_spec(where: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _placement(where: str, placement: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createPlacement`` (+ ``stringSetToPlacementPrefs``, ``mapSetToPlacementPlatforms``)."""
     _check(where, placement, ("constraints", "maxReplicas", "platforms", "prefs"))
     out: dict[str, Any] = {}
     if placement.get("constraints"):
@@ -461,6 +464,7 @@ def _placement(where: str, placement: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _resources(where: str, resources: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createResources``."""
     _check(where, resources, ("limits", "reservation"))
     out: dict[str, Any] = {}
     for key, api_key in (("limits", "Limits"), ("reservation", "Reservations")):
@@ -475,20 +479,19 @@ def _resources(where: str, resources: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _restart_policy(where: str, policy: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createRestartPolicy``: the block's raw map holds every attribute (zero values for those left
+    out), so Delay, MaxAttempts and Window are always sent — an unset delay is 0s, not docker's 5s default."""
     _check(where, policy, ("condition", "delay", "maxAttempts", "window"))
-    out: dict[str, Any] = {}
-    if policy.get("condition"):
-        out["Condition"] = policy["condition"]
-    if policy.get("delay"):
-        out["Delay"] = _ns(f"{where} delay", policy["delay"])
-    if policy.get("maxAttempts") is not None:
-        out["MaxAttempts"] = int(policy["maxAttempts"])
-    if policy.get("window"):
-        out["Window"] = _ns(f"{where} window", policy["window"])
-    return out
+    return {
+        "Condition": policy.get("condition") or "",
+        "Delay": _ns(f"{where} delay", policy["delay"]) if policy.get("delay") else 0,
+        "MaxAttempts": int(policy.get("maxAttempts") or 0),
+        "Window": _ns(f"{where} window", policy["window"]) if policy.get("window") else 0,
+    }
 
 
 def _update_config(where: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createUpdateOrRollbackConfig``."""
     _check(where, config, ("delay", "failureAction", "maxFailureRatio", "monitor", "order", "parallelism"))
     out: dict[str, Any] = {}
     if config.get("parallelism") is not None:
@@ -507,7 +510,10 @@ def _update_config(where: str, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def service_spec(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The Engine API ServiceSpec for a recorded ``docker.Service``."""
+    """The Engine API ServiceSpec for a recorded ``docker.Service``: kreuzwerker ``createServiceSpec``
+    (resource_docker_service_structures.go) with ``createServiceTaskSpec``, ``createServiceAdvancedNetworks``,
+    ``createLogDriver``, ``createServiceMode``, ``createServiceEndpointSpec``/``portSetToServicePorts``
+    (``protocol`` tcp and ``publish_mode`` ingress are schema Defaults, which Terraform applies)."""
     where = f"{SERVICE} {name}"
     _check_fields(where, inputs, SERVICE_FIELDS)
     task_in = _check(f"{where} taskSpec", inputs["taskSpec"], TASK_FIELDS)

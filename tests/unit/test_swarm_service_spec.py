@@ -303,7 +303,7 @@ def test_networks(site_of: Callable[..., Site]) -> None:
 def test_default_network_subnet_from_internal_cidr(make_site: Callable[..., Site]) -> None:
     site = make_site({}, **{"hive:internal_cidr": "10.254.0.0/16", "hive:underlay_mtu": 1460})
     plan = networks.default_network(site)
-    assert plan.kwargs["ipam_configs"] == [{"subnet": "10.254.0.0/18"}]
+    assert plan.kwargs["ipam_configs"] == [{"subnet": "10.254.0.0/18", "gateway": "10.254.0.1"}]
     assert plan.kwargs["options"]["com.docker.network.driver.mtu"] == "1410"
 
 
