@@ -53,6 +53,7 @@ MIN_API = "1.41"  # only until the server's version is read
 CLIENT_TIMEOUT = 1800  # a build of a Debian-package image takes minutes
 CONVERGE_POLL = 1.0  # seconds between task checks (the provider polls every `delay`; this only waits less)
 FAILED_TASK_STATES = ("failed", "rejected", "orphaned")
+NETWORK_READ_DELAY = 2.0  # kreuzwerker resource_docker_network_funcs.go networkReadRefreshDelay
 
 
 class ServiceDidNotConverge(RuntimeError):
@@ -211,11 +212,15 @@ def network_state(attrs: Mapping[str, Any]) -> dict[str, Any]:
 
 def create_network(client: Any, name: str, inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """``resourceDockerNetworkCreate``: ``NetworkCreate``, then ``resourceDockerNetworkRead``; the state is what
-    that Read saw. (Its refresh func waits for options only when ``Scope == "overlay"``, a scope the Engine API
-    never reports — a swarm network's is ``swarm`` —, so it reads once.)"""
+    that Read saw. The Read is a ``retry.StateChangeConf`` with ``Delay: networkReadRefreshDelay`` (2 s) before
+    its first refresh — time in which the swarm allocator fills the network's driver state (driver name,
+    options with the VNI); an inspect before that reports an empty driver and no options. Its refresh func
+    waits for options only when ``Scope == "overlay"``, a scope the Engine API never reports (a swarm
+    network's is ``swarm``), so after the delay it reads once."""
     api = client.api
     body = network_create_body(name, inputs)
     result = api._result(api._post_json(api._url("/networks/create"), data=body), True)
+    time.sleep(NETWORK_READ_DELAY)
     return result["Id"], network_state(api.inspect_network(result["Id"]))
 
 

@@ -39,7 +39,7 @@ from typing import Any
 import docker.errors
 
 from tests.harness.program import HarnessResourceArgs
-from tests.provider_schema.constraints import check_inputs, replacing_paths
+from tests.provider_schema.constraints import _snake, check_inputs, replacing_paths
 from tests.rehearsal.docker_apply import BASE_IMAGE, DockerApplier
 from tests.rehearsal.engine import (
     COMMAND,
@@ -155,8 +155,16 @@ class SwarmRehearsalMocks(RehearsalMocks):
         changed = _changed_keys(old.get("inputs", {}), digests)
         if type_ == IMAGE:
             return (UPDATE, changed) if changed else (SAME, ())
-        replacing = tuple(replacing_paths(type_, inputs, _decode(old.get("outputs") or {})))
+        state = _decode(old.get("outputs") or {})
+        replacing = tuple(replacing_paths(type_, inputs, state))
         if replacing:
+            top = {path.split(".", 1)[0] for path in replacing}
+            shown = {
+                k: (state.get(k), inputs.get(k))
+                for k in {*state, *inputs}
+                if _snake(k) in top or _snake(k).removesuffix("s") in top
+            }
+            self.log(f"{type_}: replaced for {list(replacing)} (state, configuration): {shown}")
             return REPLACE, replacing
         if not changed:
             return SAME, ()
