@@ -16,6 +16,7 @@ from components.pki import Pki, PkiArgs
 from components.program_site import ProgramSite
 from components.provision.site import SiteProvisioner, SiteProvisionerArgs
 from components.swarm import Swarm, SwarmArgs
+from components.swarm.component import check_images
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Hive(pulumi.ComponentResource):
     def __init__(self, name: str, args: HiveArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hive:index:Hive", name, None, opts)
         site = args.program.site
+        check_images(args.project_dir, site)  # before any resource: a bad build input stops the program here
         child = pulumi.ResourceOptions(parent=self)
 
         if site.stage.provider == "prepared":

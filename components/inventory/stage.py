@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import platform
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -65,6 +66,20 @@ DEFAULT_REPOSITORY_DISK_SIZE = 40
 DEFAULT_ADMIN_CIDRS = ("0.0.0.0/0",)
 DEFAULT_DRBD_VERSION = "9.2.16"
 DEFAULT_DRBD_DOWNLOAD_URL = "https://pkg.linbit.com/downloads/drbd/9/drbd-{version}.tar.gz"
+# hive:image_platform: what the repository server builds the site's images for (docker.Image build.platform).
+IMAGE_PLATFORMS = ("linux/amd64", "linux/arm64", "linux/arm/v7", "linux/386", "linux/ppc64le", "linux/s390x")
+CLOUD_IMAGE_PLATFORM = "linux/amd64"  # the default images and machine sizes of every cloud are amd64
+_MACHINE_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "arm/v7",
+                 "i386": "386", "i686": "386", "ppc64le": "ppc64le", "s390x": "s390x"}  # fmt: skip
+
+
+def default_image_platform(provider: str, machine: str) -> str:
+    """The hosts' platform: amd64 on clouds and prepared hosts; for ``local`` the hosts are containers on the
+    operator's own engine, i.e. ``machine`` (``platform.machine()`` of the machine running Pulumi)."""
+    if provider != "local":
+        return CLOUD_IMAGE_PLATFORM
+    return f"linux/{_MACHINE_ARCH.get(machine.lower(), 'amd64')}"
+
 
 # The underlay MTU each provider's network accepts (inclusive):
 # - AWS: every EC2 instance type supports 1500, current generations jumbo frames up to 9001 inside a VPC
@@ -137,6 +152,7 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "offsite_backup": None,
     "offsite_backup_password": None,  # secret: read by the program (components/backup), only checked here
     "offsite_backup_credentials": None,  # secret map of the object store's environment variables
+    "image_platform": None,
 }
 # restic repository kinds that leave the site (a local path would die with the repository server).
 OFFSITE_REPOSITORY_PATTERN = r"(s3|gs|azure|b2|swift|sftp|rest|rclone):\S+"
@@ -200,6 +216,7 @@ class StageConfig:
     drbd_sha256: str | None = None  # the source tarball's SHA-256 (lower-case hex); None: not pinned
     secret_keys: frozenset[str] = frozenset()  # hive keys (without namespace) whose value is a Pulumi secret
     offsite_backup: OffsiteBackup | None = None
+    image_platform: str = CLOUD_IMAGE_PLATFORM
 
     @property
     def prefix(self) -> str:
@@ -228,8 +245,11 @@ def stack_file(stack: str) -> str:
     return f"Pulumi.{stack}.yaml"
 
 
-def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
-    """Validate the ``hive:*`` configuration of ``stack``; raise :class:`ConfigError` on the first problem."""
+def parse_stage(config: Mapping[str, ConfigValue], stack: str, machine: str | None = None) -> StageConfig:
+    """Validate the ``hive:*`` configuration of ``stack``; raise :class:`ConfigError` on the first problem.
+
+    ``machine``: the architecture of the machine running Pulumi (default ``platform.machine()``), only for the
+    ``local`` provider's default ``hive:image_platform``."""
     file = stack_file(stack)
     hive: dict[str, Node] = {}
     secret_keys: set[str] = set()
@@ -403,6 +423,9 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         drbd_sha256=_sha256(hive["drbd_sha256"]) if present(hive, "drbd_sha256") else None,
         secret_keys=frozenset(secret_keys),
         offsite_backup=_parse_offsite_backup(hive, file),
+        image_platform=hive["image_platform"].choice(IMAGE_PLATFORMS)
+        if present(hive, "image_platform")
+        else default_image_platform(provider, platform.machine() if machine is None else machine),
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,15 +29,21 @@ from components.program_site import ProgramSite
 from components.provision.host import DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT
 from components.provision.steps import LIB, remote_path
 from components.swarm import commands, drbd_config
-from components.swarm.images import ImagePlan, image_plans, missing_context, registry_server, write_generated_context
+from components.swarm.images import ImagePlan, image_plans, preflight, registry_server, write_generated_context
 from components.swarm.networks import network_plans
-from components.swarm.service_spec import REGISTRY_USER, RegistryAuth, ServiceRefs, service_inputs, udp_ports
+from components.swarm.service_spec import (
+    REGISTRY_USER,
+    RegistryAuth,
+    ServiceRefs,
+    converges_with_provider,
+    service_inputs,
+    udp_ports,
+)
 
 HOSTSETUP_DIR = Path(__file__).resolve().parents[2] / "hostsetup"
-VOLUME_STEP_TIMEOUT = "30m"
-INITIALIZE_TIMEOUTS = pulumi.CustomTimeouts(
-    create="15m", update="15m"
-)  # an initial full resync of a large volume runs inside the format step
+CONVERGE_SCRIPT = Path(__file__).resolve().parent / commands.CONVERGE_SCRIPT
+VOLUME_STEP_TIMEOUT = "30m"  # an initial full resync of a large volume runs inside the format step
+INITIALIZE_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m")  # the agent waits up to 180 s for a task
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class Swarm(pulumi.ComponentResource):
     images: dict[str, docker.Image]
     services: dict[str, docker.Service]
     volume_steps: dict[str, list[command.remote.Command]]
+    converge_steps: dict[str, command.remote.Command]  # global services: their convergence wait
     services_output: pulumi.Output[dict[str, list[dict[str, Any]]]]
     volumes_output: pulumi.Output[dict[str, dict[str, Any]]]
     registry: str
@@ -113,9 +121,7 @@ class Swarm(pulumi.ComponentResource):
         self.registry = registry_server(site)
 
         plans = image_plans(site)
-        problems = [p for plan in plans if (p := missing_context(self._project_dir, plan)) is not None]
-        if problems:
-            raise pulumi.RunError("; ".join(problems))
+        check_images(self._project_dir, site)
 
         self.swarm_provider = self._docker_provider("swarm", site.first_hive, args.swarm_ready)
         self.repository_provider = (
@@ -132,6 +138,7 @@ class Swarm(pulumi.ComponentResource):
                 [Endpoint(h.fqdn, a) for h, a in zip(site.hives, addresses, strict=True)],
             )
         )
+        self.converge_steps = {}
         self.services = {s.name: self._service(s) for s in site.catalog.services}
 
         self.services_output = self._resolved.apply(_published_ports)
@@ -186,7 +193,7 @@ class Swarm(pulumi.ComponentResource):
         return docker.Image(
             f"image-{plan.service}",
             image_name=plan.image_name,
-            build=plan.build_args(),
+            build=plan.build_args(self._host(self._site.repository).identity),
             registry={
                 "server": self.registry,
                 "username": REGISTRY_USER,
@@ -327,13 +334,38 @@ class Swarm(pulumi.ComponentResource):
                 delete_before_replace=True,  # the name is the swarm DNS name (pulumi-docker #1356)
             ),
         )
+        spec = {key: value for key, value in inputs.kwargs.items() if key != "auth"}
+        spec_hash = pulumi.Output.json_dumps(spec).apply(_sha256)
+        if not converges_with_provider(service):
+            self.converge_steps[service.name] = self._converge(service, resource, spec_hash)
         if udp_ports(service):
-            self._flush_conntrack(service, resource, inputs.kwargs)
+            self._flush_conntrack(service, resource, spec_hash)
         if service.initialize is not None:
-            self._initialize(service, resource)
+            # After the service runs: its converge step (global services) or the service itself (converge_config).
+            self._initialize(service, self.converge_steps.get(service.name, resource))
         return resource
 
-    def _initialize(self, service: Service, resource: docker.Service) -> command.remote.Command:
+    def _converge(
+        self, service: Service, resource: docker.Service, spec_hash: pulumi.Output[str]
+    ) -> command.remote.Command:
+        """A global service's convergence proof: service-converge.sh on the first hive after every change of its
+        spec (the provider refuses converge_config on global services). It fails ``pulumi up`` when a task of
+        the new spec does not run within its bound; the script ends itself by then (pulumi-command does not
+        stop a running session at custom_timeouts)."""
+        first = self._host(self._site.first_hive)
+        script = CONVERGE_SCRIPT.read_text(encoding="utf-8")
+        bound = f"{commands.CONVERGE_TIMEOUT + 60}s"
+        return command.remote.Command(
+            f"converge-{service.name}",
+            connection=self._connection(first),
+            create=commands.converge_command(self._site.stage.ssh_user, service.name),
+            stdin=script,
+            triggers=[resource.id, spec_hash, _sha256(script)],
+            add_previous_output_in_env=False,
+            opts=self._host_opts(first, [resource], custom_timeouts=pulumi.CustomTimeouts(create=bound, update=bound)),
+        )
+
+    def _initialize(self, service: Service, running: pulumi.Resource) -> command.remote.Command:
         """``initialize`` once the service runs, through the repository's agent; again only when its text or
         the delegation values it is given change (components/backup/initialize.py)."""
         host = self._host(self._site.repository)
@@ -347,15 +379,13 @@ class Swarm(pulumi.ComponentResource):
             stdin=text,
             triggers=[_sha256(text), env.apply(lambda values: _sha256(json.dumps(values, sort_keys=True)))],
             add_previous_output_in_env=False,
-            opts=self._host_opts(host, [resource, *self._args.agent_ready], custom_timeouts=INITIALIZE_TIMEOUTS),
+            opts=self._host_opts(host, [running, *self._args.agent_ready], custom_timeouts=INITIALIZE_TIMEOUTS),
         )
 
-    def _flush_conntrack(self, service: Service, resource: docker.Service, kwargs: dict[str, Any]) -> None:
+    def _flush_conntrack(self, service: Service, resource: docker.Service, spec_hash: pulumi.Output[str]) -> None:
         """After a UDP service is (re)deployed, delete stale conntrack entries of its ports on every hive."""
         user = self._site.stage.ssh_user
         ports = pulumi.Output.all(*[self._numbers.published_port(service.name, i) for i in udp_ports(service)])
-        spec = {key: value for key, value in kwargs.items() if key != "auth"}
-        spec_hash = pulumi.Output.json_dumps(spec).apply(_sha256)
         for hive in self._site.hives:
             host = self._host(hive)
             command.remote.Command(
@@ -366,6 +396,15 @@ class Swarm(pulumi.ComponentResource):
                 add_previous_output_in_env=False,
                 opts=self._host_opts(host, [resource]),
             )
+
+
+def check_images(project_dir: Path, site: Site) -> None:
+    """Stop the program (one line) when a build context is missing or the operator's environment would
+    redirect the image builds (:func:`components.swarm.images.preflight`). The Hive calls it before it
+    creates any resource; the Swarm again, for a Swarm built on its own."""
+    problems = preflight(project_dir, site, os.environ)
+    if problems:
+        raise pulumi.RunError("; ".join(problems))
 
 
 def _published_ports(site: Site) -> dict[str, list[dict[str, Any]]]:

@@ -9,10 +9,23 @@ depend on where an operator's checkout lives:
   the same definition gives the same bytes, so the provider's context hash only changes with it).
 
 The image is pushed as ``<repository>:5000/image_<service>:latest``; services run it by the pushed digest.
+
+Two inputs the provider would otherwise decide from the operator's machine or leave out (pulumi/pulumi-docker
+``provider/provider.go`` ``Check`` / ``Diff`` / ``Update``, native ``docker.Image``):
+
+* ``build.platform`` is always the stage's ``hive:image_platform``: ``Check`` sets an unset platform to
+  ``"linux/" + runtime.GOARCH`` of the machine running Pulumi, so an arm64 laptop would ask the amd64
+  repository server for arm64 images and alternating operators would rebuild and roll every service.
+* ``build.args`` carries :data:`REPOSITORY_ARG` = the repository machine's identity: ``Diff`` compares the old
+  inputs with the new ones and nothing else (no read of the registry), and ``Update`` builds and pushes again.
+  A replaced repository server (an empty registry) changes the identity, so every image is pushed to it
+  again. The argument is never declared in a Dockerfile: docker ignores an undeclared build argument (it
+  only warns), so it changes no layer and no cache key.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +36,7 @@ from components.inventory.site import Site
 SERVICES_DIR = "services"
 BUILD_DIR = ".hive/build"
 TAG = "latest"
+REPOSITORY_ARG = "HIVE_REPOSITORY_MACHINE"  # build argument: the repository machine's identity
 
 
 @dataclass(frozen=True)
@@ -34,12 +48,17 @@ class ImagePlan:
     args: dict[str, str]
     target: str | None
     generated_dockerfile: str | None  # the content to write for a ``from`` build
+    platform: str = "linux/amd64"  # the stage's hive:image_platform
 
-    def build_args(self) -> dict[str, Any]:
-        """``docker.Image(build=…)`` (DockerBuildArgs, snake_case)."""
-        build: dict[str, Any] = {"context": self.context, "dockerfile": self.dockerfile}
-        if self.args:
-            build["args"] = dict(self.args)
+    def build_args(self, repository_identity: Any) -> dict[str, Any]:
+        """``docker.Image(build=…)`` (DockerBuildArgs, snake_case); ``repository_identity`` (Input[str]) is the
+        repository machine's identity: a new machine builds and pushes every image again."""
+        build: dict[str, Any] = {
+            "context": self.context,
+            "dockerfile": self.dockerfile,
+            "platform": self.platform,
+            "args": {**self.args, REPOSITORY_ARG: repository_identity},
+        }
         if self.target is not None:
             build["target"] = self.target
         return build
@@ -60,7 +79,9 @@ def image_plan(site: Site, service: Service) -> ImagePlan | None:
     generated = image.generated_dockerfile()
     if generated is not None:
         context = f"{BUILD_DIR}/{service.name}"
-        return ImagePlan(service.name, name, context, f"{context}/Dockerfile", {}, None, generated)
+        return ImagePlan(
+            service.name, name, context, f"{context}/Dockerfile", {}, None, generated, site.stage.image_platform
+        )
     assert image.context is not None
     context = f"{SERVICES_DIR}/{image.context}"
     return ImagePlan(
@@ -71,6 +92,7 @@ def image_plan(site: Site, service: Service) -> ImagePlan | None:
         dict(image.args),
         image.target,
         None,
+        site.stage.image_platform,
     )
 
 
@@ -97,3 +119,40 @@ def missing_context(project_dir: Path, plan: ImagePlan) -> str | None:
     if not (project_dir / plan.dockerfile).is_file():
         return f"service {plan.service}: {plan.dockerfile} does not exist"
     return None
+
+
+# The docker client's FromEnv (moby client/options.go: WithHostFromEnv, WithTLSClientConfigFromEnv) reads these.
+REDIRECTING_ENV = ("DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY")
+
+
+def redirecting_env(environ: Mapping[str, str], plans: Sequence[ImagePlan]) -> str | None:
+    """A one-line refusal when the operator's environment would redirect the site's image builds, else None.
+
+    pulumi/pulumi-docker ``provider/image.go`` ``configureDockerClientInner`` builds the native ``docker.Image``
+    client with TLS material as ``WithHTTPClient(...)``, ``WithHost(host)``, then ``client.FromEnv``: a set
+    ``DOCKER_HOST`` replaces the repository server's address, ``DOCKER_CERT_PATH`` (with
+    ``DOCKER_TLS_VERIFY``) replaces the client and its TLS material — the builds and pushes go to whatever
+    the operator's shell points at. The program cannot change the provider plugin's environment (the engine
+    starts it with the CLI's), so it refuses to run with them set. The bridged resources (networks,
+    services) are not affected: kreuzwerker's ``internal/provider/config.go`` never applies ``FromEnv``.
+    """
+    if not plans:
+        return None
+    found = [name for name in REDIRECTING_ENV if environ.get(name)]
+    if not found:
+        return None
+    return (
+        f"environment: {', '.join(found)}: set, and pulumi-docker's image builds apply "
+        f"{'it' if len(found) == 1 else 'them'} over the repository server's address and certificates "
+        f"(unset {' '.join(REDIRECTING_ENV)} when running pulumi; the local provider's engine is chosen with "
+        "`pulumi config set docker:host <url>`)"
+    )
+
+
+def preflight(project_dir: Path, site: Site, environ: Mapping[str, str]) -> list[str]:
+    """Every problem of the image builds that must stop the program before any resource exists."""
+    plans = image_plans(site)
+    problems = [p for plan in plans if (p := missing_context(project_dir, plan)) is not None]
+    if (env := redirecting_env(environ, plans)) is not None:
+        problems.append(env)
+    return problems

@@ -237,7 +237,10 @@ def task_spec(site: Site, service: Service, refs: ServiceRefs) -> tuple[dict[str
         if service.placement.constraints:
             placement["constraints"] = list(service.placement.constraints)
         if service.placement.preferences:
-            placement["prefs"] = [f"spread={p}" for p in service.placement.preferences]
+            # kreuzwerker stringSetToPlacementPrefs (resource_docker_service_structures.go) sends each string
+            # verbatim as the SpreadDescriptor, and swarmkit honours only descriptors that start with
+            # ``node.labels.``/``engine.labels.``: the descriptor itself, never ``spread=<descriptor>``.
+            placement["prefs"] = list(service.placement.preferences)
         if service.placement.max_replicas is not None:
             placement["max_replicas"] = service.placement.max_replicas
         if placement:
@@ -283,7 +286,8 @@ def service_inputs(site: Site, service: Service, refs: ServiceRefs) -> ServiceIn
     if endpoint is not None:
         kwargs["endpoint_spec"] = endpoint
     kwargs["labels"] = _labels({"HIVE_STANDALONE": str(service.standalone), **service.labels})
-    kwargs["converge_config"] = dict(CONVERGE)
+    if converges_with_provider(service):
+        kwargs["converge_config"] = dict(CONVERGE)
     if refs.registry_auth is not None:
         kwargs["auth"] = {
             "server_address": refs.registry_auth.server,
@@ -291,6 +295,17 @@ def service_inputs(site: Site, service: Service, refs: ServiceRefs) -> ServiceIn
             "password": refs.registry_auth.password,
         }
     return ServiceInputs(kwargs, ignore)
+
+
+def converges_with_provider(service: Service) -> bool:
+    """Whether the provider's own converge wait (``converge_config``) applies to ``service``.
+
+    kreuzwerker resource_docker_service.go declares ``mode.0.global`` with
+    ``ConflictsWith: []string{"mode.0.replicated", "converge_config"}`` (and ``converge_config`` with
+    ``ConflictsWith: []string{"mode.0.global"}``): the bridge rejects both together at check time, in preview
+    and in up. A global service converges through the program's own wait (``commands.converge_command``).
+    """
+    return service.mode != "global"
 
 
 def udp_ports(service: Service) -> list[int]:

@@ -287,10 +287,11 @@ def test_drbd_volumes_fall_back_to_local_volumes_with_a_warning(program):
 # -- preview -------------------------------------------------------------------------------------------------
 
 
-def test_preview_needs_no_engine(monkeypatch):
+def test_preview_needs_no_engine():
     # An engine address nothing answers on: the program never asks it anything, in a preview or at all.
-    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    program = run("private", sample_config("private"), preview=True)
+    # (Named in stack config: an exported DOCKER_HOST would redirect the image builds — components/swarm/images.py.)
+    config = {**sample_config("private"), "docker:host": "unix:///nonexistent/docker.sock"}
+    program = run("private", config, preview=True)
     assert program.errors == []
     provider = engine_provider(program)
     assert provider.inputs["host"] == "unix:///nonexistent/docker.sock"

@@ -25,6 +25,7 @@ from components.inventory.services import parse_catalog
 from components.inventory.site import resolve_site
 from components.inventory.stage import ConfigValue, parse_stage
 from components.swarm import drbd_config
+from components.swarm.networks import site_vxlan_ids
 from tests.harness import BaseMocks, assert_valid_inputs, is_unknown, run_program
 
 SERVICE = "docker:index/service:Service"
@@ -247,8 +248,8 @@ def test_resource_counts(both) -> None:
     assert types[IMAGE] == 2, "dns (generated Dockerfile) and web (context): pulled is pulled on staging"
     assert types[NETWORK] == 2
     assert types[DOCKER_PROVIDER] == 2
-    # drbd: volume + growfs per hive; conntrack: dns on every hive; copies: two scripts per hive
-    assert types[COMMAND] == 3 + 3 + 3
+    # drbd: volume + growfs per hive; conntrack: dns on every hive; converge: dns (global); copies: two per hive
+    assert types[COMMAND] == 3 + 3 + 3 + 1
     assert types[COPY] == 2 * 3
     assert {r.type for r in both.components} >= {"hive:swarm:Swarm"}
 
@@ -280,17 +281,28 @@ def test_networks(both) -> None:
     default = both.one(NETWORK, "network-hive_default_network")
     assert default.inputs["name"] == "hive_default_network"
     assert default.inputs["driver"] == "overlay" and default.inputs["attachable"] is True
-    assert default.inputs["ipamConfigs"] == [{"subnet": "10.254.0.0/18"}]
-    assert default.inputs["options"] == {"com.docker.network.driver.mtu": "1450"}
+    assert default.inputs["ipamConfigs"] == [{"subnet": "10.254.0.0/18", "gateway": "10.254.0.1"}]
+    vni = site_vxlan_ids(expected_site())["hive_default_network"]
+    assert default.inputs["options"] == {
+        "com.docker.network.driver.mtu": "1450",
+        "com.docker.network.driver.overlay.vxlanid_list": str(vni[0]),
+    }
     assert default.delete_before_replace is True
     front = both.one(NETWORK, "network-front")
-    assert front.inputs["ipamConfigs"] == [{"subnet": "10.200.0.0/24"}]
+    assert front.inputs["ipamConfigs"] == [{"subnet": "10.200.0.0/24", "gateway": "10.200.0.1"}], (
+        "named: it is read back"
+    )
 
 
 def test_images_build_on_the_repository_and_push(both, project: Path) -> None:
     dns = both.one(IMAGE, "image-dns")
     assert dns.inputs["imageName"] == "s-hive3.pdns:5000/image_dns:latest"
-    assert dns.inputs["build"] == {"context": ".hive/build/dns", "dockerfile": ".hive/build/dns/Dockerfile"}
+    assert dns.inputs["build"] == {
+        "context": ".hive/build/dns",
+        "dockerfile": ".hive/build/dns/Dockerfile",
+        "platform": "linux/amd64",
+        "args": {"HIVE_REPOSITORY_MACHINE": "machine-s-hive3#generation-0"},
+    }
     assert (project / ".hive/build/dns/Dockerfile").read_text() == (
         'FROM powerdns/pdns-auth-49:4.9.4\nENV A="1"\nSTOPSIGNAL SIGTERM\n'
     )
@@ -303,7 +315,8 @@ def test_images_build_on_the_repository_and_push(both, project: Path) -> None:
     assert web.inputs["build"] == {
         "context": "services/web",
         "dockerfile": "services/web/Dockerfile",
-        "args": {"V": "1.27"},
+        "platform": "linux/amd64",
+        "args": {"V": "1.27", "HIVE_REPOSITORY_MACHINE": "machine-s-hive3#generation-0"},
     }
     assert not web.inputs.get("buildOnPreview"), "preview never builds"
 
@@ -376,12 +389,13 @@ def test_every_attribute_reaches_the_service(up) -> None:
     ]
     assert spec["logDriver"] == {"name": "json-file", "options": {"max-size": "10m"}}
     assert spec["networksAdvanceds"] == [{"id": network_id["front"]}]
-    assert spec["placement"] == {"prefs": ["spread=node.labels.az"], "maxReplicas": 1}
+    assert spec["placement"] == {"prefs": ["node.labels.az"], "maxReplicas": 1}
     assert spec["resources"] == {"limits": {"nanoCpus": 500_000_000, "memoryBytes": 256 << 20}}
     assert web.delete_before_replace is True
 
     dns = service(up, "dns")
     assert dns.inputs["mode"] == {"global": True}
+    assert "convergeConfig" not in dns.inputs
     assert dns.input("taskSpec.containerSpec.args") == ["--launch=gmysql"]
     assert dns.input("taskSpec.placement") == {"constraints": ["node.labels.hives == true"]}
     ports = dns.input("endpointSpec.ports")
@@ -530,3 +544,65 @@ def test_outputs(up) -> None:
     assert up.outputs["volumes"]["certs"] == {"kind": "driver", "driver": "local", "driver_opts": {"type": "tmpfs"}}
     component = up.one("hive:swarm:Swarm", "swarm")
     assert json.loads(json.dumps(component.registered_outputs))["registry"] == "s-hive3.pdns:5000"
+
+
+# --- issue 9: what the real providers do ------------------------------------------------------------------------
+
+
+def test_global_service_carries_no_converge_config(both) -> None:
+    # kreuzwerker resource_docker_service.go: mode.0.global ConflictsWith converge_config (the bridge refuses it)
+    for svc in both.of_type(SERVICE):
+        is_global = svc.input("mode.global") in (True, "true")
+        assert ("convergeConfig" in svc.inputs) is not is_global, svc.inputs["name"]
+
+
+def test_global_service_waits_for_convergence_on_the_first_hive(both) -> None:
+    dns = service(both, "dns")
+    wait = both.one(COMMAND, "converge-dns")
+    assert wait.depends_on(dns)
+    assert wait.input("connection.host") == "192.168.0.10", "the first hive (a swarm manager)"
+    assert wait.inputs["create"] == "sudo env HIVE_DELAY=7 HIVE_SERVICE=dns HIVE_TIMEOUT=180 bash -s"
+    script = Path(__file__).resolve().parents[2] / "components/swarm/service-converge.sh"
+    assert wait.inputs["stdin"] == script.read_text()
+    triggers = wait.inputs["triggers"]
+    if both.preview:
+        assert is_unknown(triggers[0])
+    else:
+        assert triggers[0] == dns.id and len(triggers[1]) == 64
+    assert [c.name for c in named(both, COMMAND, "converge-")] == ["converge-dns"], "replicated: converge_config"
+
+
+def test_spread_preference_is_the_bare_descriptor(up) -> None:
+    # kreuzwerker stringSetToPlacementPrefs sends each string verbatim as SpreadDescriptor
+    assert service(up, "web").input("taskSpec.placement.prefs") == ["node.labels.az"]
+
+
+def test_images_build_for_the_stage_platform(tmp_path: Path) -> None:
+    result = run(write_project(tmp_path, SERVICES), False, **{"hive:image_platform": "linux/arm64"})
+    assert {i.input("build.platform") for i in result.of_type(IMAGE)} == {"linux/arm64"}
+
+
+def test_images_follow_the_repository_machine(project: Path) -> None:
+    # a new repository machine (here: the operator's host_generation mark) changes the images' inputs
+    first = run(project, False)
+    replaced = run(project, False, **{"hive:host_generation": {"s-hive3": 1}})
+    for name in ("image-dns", "image-web"):
+        before = first.one(IMAGE, name).input("build.args.HIVE_REPOSITORY_MACHINE")
+        after = replaced.one(IMAGE, name).input("build.args.HIVE_REPOSITORY_MACHINE")
+        assert (before, after) == ("machine-s-hive3#generation-0", "machine-s-hive3#generation-1")
+
+
+def test_networks_name_their_vxlan_ids(both) -> None:
+    ids = {n.inputs["name"]: n.inputs["options"]["com.docker.network.driver.overlay.vxlanid_list"] for n in
+           both.of_type(NETWORK)}  # fmt: skip
+    assert ids == {name: ",".join(map(str, vnis)) for name, vnis in site_vxlan_ids(expected_site()).items()}
+
+
+@pytest.mark.parametrize("variable", ["DOCKER_HOST", "DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"])
+def test_operator_docker_environment_stops_the_program(
+    project: Path, monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "tcp://elsewhere:2376" if variable == "DOCKER_HOST" else "1")
+    with pytest.raises(Exception, match=rf"^environment: {variable}: set, and pulumi-docker's image builds") as err:
+        run(project, True)
+    assert "unset DOCKER_HOST DOCKER_CERT_PATH DOCKER_TLS_VERIFY" in str(err.value)

@@ -36,6 +36,7 @@ import docker.errors
 import docker.types
 
 from tests.harness import BaseMocks
+from tests.provider_schema.constraints import check_inputs
 
 NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
@@ -486,6 +487,10 @@ class DockerApplyMocks(BaseMocks):
         raise UnmappedField(f"{args.typ} {args.name} (provider {provider or 'default'}): not routed to an engine")
 
     def new_resource(self, args: Any) -> tuple[str, dict]:
+        if args.custom and args.typ.startswith("docker:"):
+            refused = check_inputs(args.typ, args.inputs)  # the provider's Check, in preview and in up
+            if refused:
+                raise UnmappedField(f"{args.name}: the provider refuses: " + "; ".join(refused))
         if self.routed(args):
             resource_id, outputs = self.applier.create(args.typ, args.name, args.inputs)
             return resource_id, {**args.inputs, **outputs}

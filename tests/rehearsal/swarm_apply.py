@@ -53,6 +53,7 @@ MIN_API = "1.41"  # only until the server's version is read
 CLIENT_TIMEOUT = 1800  # a build of a Debian-package image takes minutes
 CONVERGE_POLL = 1.0  # seconds between task checks (the provider polls every `delay`; this only waits less)
 FAILED_TASK_STATES = ("failed", "rejected", "orphaned")
+NETWORK_READ_DELAY = 2.0  # kreuzwerker resource_docker_network_funcs.go networkReadRefreshDelay
 
 
 class ServiceDidNotConverge(RuntimeError):
@@ -146,6 +147,8 @@ NETWORK_FIELDS = (
 
 
 def network_create_body(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``resourceDockerNetworkCreate`` (resource_docker_network_funcs.go): ``network.CreateOptions``
+    from the configured attributes (``ipam_driver`` defaults to ``default``, so IPAM is always sent)."""
     where = f"{NETWORK} {name}"
     _check_fields(where, inputs, NETWORK_FIELDS)
     pools = []
@@ -160,7 +163,6 @@ def network_create_body(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
         pools.append({k: v for k, v in pool.items() if v})
     body: dict[str, Any] = {
         "Name": inputs.get("name") or name,
-        "CheckDuplicate": True,
         "Driver": inputs.get("driver") or "bridge",
         "Internal": bool(inputs.get("internal", False)),
         "Attachable": bool(inputs.get("attachable", False)),
@@ -177,12 +179,49 @@ def network_create_body(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
     return body
 
 
+def network_state(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    """What kreuzwerker's ``resourceDockerNetworkReadRefreshFunc`` (resource_docker_network_funcs.go) puts into
+    the state from ``NetworkInspect`` — every attribute, in the Pulumi names; ``options`` are the daemon's
+    (a swarm manager adds ``com.docker.network.driver.overlay.vxlanid_list``), ``ipam_config`` from
+    ``flattenIpamConfigSpec``."""
+    ipam = attrs.get("IPAM") or {}
+    configs = []
+    for config in ipam.get("Config") or []:
+        entry = {
+            "subnet": config.get("Subnet", ""),
+            "ipRange": config.get("IPRange", ""),
+            "gateway": config.get("Gateway", ""),
+            "auxAddress": config.get("AuxiliaryAddresses") or {},
+        }
+        configs.append({k: v for k, v in entry.items() if v})
+    return {
+        "name": attrs["Name"],
+        "labels": [{"label": k, "value": v} for k, v in sorted((attrs.get("Labels") or {}).items())],
+        "driver": attrs["Driver"],
+        "internal": bool(attrs.get("Internal")),
+        "attachable": bool(attrs.get("Attachable")),
+        "ingress": bool(attrs.get("Ingress")),
+        "ipv6": bool(attrs.get("EnableIPv6")),
+        "ipamDriver": ipam.get("Driver") or "",
+        "ipamOptions": ipam.get("Options") or {},
+        "scope": attrs["Scope"],
+        "options": dict(attrs.get("Options") or {}),
+        "ipamConfigs": configs,
+    }
+
+
 def create_network(client: Any, name: str, inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``resourceDockerNetworkCreate``: ``NetworkCreate``, then ``resourceDockerNetworkRead``; the state is what
+    that Read saw. The Read is a ``retry.StateChangeConf`` with ``Delay: networkReadRefreshDelay`` (2 s) before
+    its first refresh — time in which the swarm allocator fills the network's driver state (driver name,
+    options with the VNI); an inspect before that reports an empty driver and no options. Its refresh func
+    waits for options only when ``Scope == "overlay"``, a scope the Engine API never reports (a swarm
+    network's is ``swarm``), so after the delay it reads once."""
     api = client.api
     body = network_create_body(name, inputs)
     result = api._result(api._post_json(api._url("/networks/create"), data=body), True)
-    attrs = api.inspect_network(result["Id"])
-    return result["Id"], {**inputs, "name": attrs["Name"], "driver": attrs["Driver"], "scope": attrs["Scope"]}
+    time.sleep(NETWORK_READ_DELAY)
+    return result["Id"], network_state(api.inspect_network(result["Id"]))
 
 
 def remove_network(client: Any, network_id: str) -> None:
@@ -317,6 +356,7 @@ CONTAINER_FIELDS = (
 
 
 def _mount(where: str, mount: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createContainerSpec`` (resource_docker_service_structures.go), its ``mounts`` loop."""
     _check(where, mount, ("target", "type", "bindOptions", "readOnly", "source", "tmpfsOptions", "volumeOptions"))
     out: dict[str, Any] = {"Target": mount["target"], "Type": mount["type"]}
     if mount.get("source") is not None:
@@ -342,7 +382,7 @@ def _mount(where: str, mount: Mapping[str, Any]) -> dict[str, Any]:
             options["Labels"] = _labels(volume["labels"])
         if volume.get("driverName") or volume.get("driverOptions"):
             options["DriverConfig"] = {
-                "Name": volume.get("driverName") or "local",
+                "Name": volume.get("driverName") or "",  # no default: the daemon's own applies
                 "Options": dict(volume.get("driverOptions") or {}),
             }
         out["VolumeOptions"] = options
@@ -350,6 +390,7 @@ def _mount(where: str, mount: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _container_spec(where: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createContainerSpec``; ``hosts`` as ``extraHostsSetToServiceExtraHosts`` (``"<ip> <host>"``)."""
     _check(where, spec, CONTAINER_FIELDS)
     out: dict[str, Any] = {"Image": spec["image"]}
     simple = {
@@ -408,18 +449,15 @@ def _container_spec(where: str, spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _placement(where: str, placement: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createPlacement`` (+ ``stringSetToPlacementPrefs``, ``mapSetToPlacementPlatforms``)."""
     _check(where, placement, ("constraints", "maxReplicas", "platforms", "prefs"))
     out: dict[str, Any] = {}
     if placement.get("constraints"):
         out["Constraints"] = list(placement["constraints"])
     if placement.get("prefs"):
-        prefs = []
-        for pref in placement["prefs"]:
-            strategy, _, descriptor = str(pref).partition("=")
-            if strategy != "spread" or not descriptor:
-                raise UnmappedField(f"{where} prefs: {pref!r} (only spread=<descriptor> exists)")
-            prefs.append({"Spread": {"SpreadDescriptor": descriptor}})
-        out["Preferences"] = prefs
+        # kreuzwerker stringSetToPlacementPrefs (resource_docker_service_structures.go): each string, verbatim,
+        # is a SpreadDescriptor — no parsing, no "spread=" prefix stripped (swarmkit ignores such a descriptor)
+        out["Preferences"] = [{"Spread": {"SpreadDescriptor": str(pref)}} for pref in placement["prefs"]]
     if placement.get("maxReplicas") is not None:
         out["MaxReplicas"] = int(placement["maxReplicas"])
     if placement.get("platforms"):
@@ -431,6 +469,7 @@ def _placement(where: str, placement: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _resources(where: str, resources: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createResources``."""
     _check(where, resources, ("limits", "reservation"))
     out: dict[str, Any] = {}
     for key, api_key in (("limits", "Limits"), ("reservation", "Reservations")):
@@ -445,20 +484,19 @@ def _resources(where: str, resources: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _restart_policy(where: str, policy: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createRestartPolicy``: the block's raw map holds every attribute (zero values for those left
+    out), so Delay, MaxAttempts and Window are always sent — an unset delay is 0s, not docker's 5s default."""
     _check(where, policy, ("condition", "delay", "maxAttempts", "window"))
-    out: dict[str, Any] = {}
-    if policy.get("condition"):
-        out["Condition"] = policy["condition"]
-    if policy.get("delay"):
-        out["Delay"] = _ns(f"{where} delay", policy["delay"])
-    if policy.get("maxAttempts") is not None:
-        out["MaxAttempts"] = int(policy["maxAttempts"])
-    if policy.get("window"):
-        out["Window"] = _ns(f"{where} window", policy["window"])
-    return out
+    return {
+        "Condition": policy.get("condition") or "",
+        "Delay": _ns(f"{where} delay", policy["delay"]) if policy.get("delay") else 0,
+        "MaxAttempts": int(policy.get("maxAttempts") or 0),
+        "Window": _ns(f"{where} window", policy["window"]) if policy.get("window") else 0,
+    }
 
 
 def _update_config(where: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createUpdateOrRollbackConfig``."""
     _check(where, config, ("delay", "failureAction", "maxFailureRatio", "monitor", "order", "parallelism"))
     out: dict[str, Any] = {}
     if config.get("parallelism") is not None:
@@ -477,7 +515,10 @@ def _update_config(where: str, config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def service_spec(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """The Engine API ServiceSpec for a recorded ``docker.Service``."""
+    """The Engine API ServiceSpec for a recorded ``docker.Service``: kreuzwerker ``createServiceSpec``
+    (resource_docker_service_structures.go) with ``createServiceTaskSpec``, ``createServiceAdvancedNetworks``,
+    ``createLogDriver``, ``createServiceMode``, ``createServiceEndpointSpec``/``portSetToServicePorts``
+    (``protocol`` tcp and ``publish_mode`` ingress are schema Defaults, which Terraform applies)."""
     where = f"{SERVICE} {name}"
     _check_fields(where, inputs, SERVICE_FIELDS)
     task_in = _check(f"{where} taskSpec", inputs["taskSpec"], TASK_FIELDS)

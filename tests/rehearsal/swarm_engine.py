@@ -10,13 +10,17 @@ Routing, by the provider a resource names (its recorded provider URN → that ``
   :class:`~tests.rehearsal.docker_apply.DockerApplier` given as ``local_applier`` (RemoteImage, Network,
   Volume, Container on the outer engine).
 
+Every recorded docker input is first checked against the upstream schema constraints (the provider's Check:
+``tests/provider_schema/docker.json``; ConflictsWith, required, enumerations, …) — in preview too.
+
 State semantics are the engine's (tests/rehearsal/engine.py), with pulumi-docker's diff rules:
 
-* same inputs → nothing is done (for an ``Image`` also the same build-context content: pulumi-docker's
-  context hash, so an edited file under ``services/<name>/`` rebuilds);
-* ``Network``, ``Volume``: any change replaces (delete, then create: the program sets
-  ``delete_before_replace``); ``Service``: a new ``name`` replaces, anything else updates in place;
-  ``Image``: builds and pushes again (same URN, new digest);
+* bridged resources (``Network``, ``Volume``, ``Service``, the local provider's): the configuration against
+  the state the provider's Read left — an attribute that is ``ForceNew`` upstream and differs replaces
+  (delete, then create: the program sets ``delete_before_replace``); other differences of a ``Service``
+  update it in place; nothing differs → nothing is done;
+* ``Image`` (native): old inputs against new ones, plus the build-context content (pulumi-docker's context
+  hash, so an edited file under ``services/<name>/`` rebuilds): builds and pushes again (same URN, new digest);
 * a docker resource the program no longer registers is removed from its daemon at the end of the ``up``
   (services before networks); images keep their tags (pulumi-docker never deletes them).
 
@@ -35,6 +39,7 @@ from typing import Any
 import docker.errors
 
 from tests.harness.program import HarnessResourceArgs
+from tests.provider_schema.constraints import _snake, check_inputs, replacing_paths
 from tests.rehearsal.docker_apply import BASE_IMAGE, DockerApplier
 from tests.rehearsal.engine import (
     COMMAND,
@@ -74,6 +79,12 @@ from tests.rehearsal.swarm_apply import (
 )
 
 LOCAL = "local"
+
+
+class ProviderRefused(AssertionError):
+    """Recorded inputs the real provider's Check refuses (upstream schema constraints, tests/provider_schema)."""
+
+
 CONTEXT_KEY = "__buildContext__"  # the extra "input" an Image diffs on (pulumi-docker's contextHash)
 
 
@@ -116,6 +127,9 @@ class SwarmRehearsalMocks(RehearsalMocks):
         if args.custom and args.typ.startswith("docker:"):
             if self.targets is not None and not self.targets(args):
                 return self._skip(args)
+            refused = check_inputs(args.typ, args.inputs)  # the provider's Check: in preview and in up
+            if refused:
+                raise ProviderRefused(f"{args.name}: " + "; ".join(refused))
             return self._apply_docker(args)
         return super().new_resource(args)
 
@@ -128,17 +142,35 @@ class SwarmRehearsalMocks(RehearsalMocks):
             raise UnsupportedResource(f"{args.typ} {args.name!r}: no explicit docker provider (default provider?)")
         return urn, inputs
 
-    def _docker_plan(self, type_: str, old: dict | None, digests: dict[str, str]) -> tuple[str, tuple]:
+    def _docker_plan(
+        self, type_: str, old: dict | None, digests: dict[str, str], inputs: Mapping[str, Any]
+    ) -> tuple[str, tuple]:
+        """The provider's Diff. Bridged resources (Network, Volume, Service, the local provider's): the SDK's
+        diff of the configuration against the STATE the last Create/Read left (:func:`replacing_paths` over the
+        upstream ForceNew flags), so an attribute the daemon reads back differently replaces the resource here
+        as it would for real. The native Image: old inputs against new inputs (pulumi-docker ``Diff``), never
+        a replacement; a changed build context too (``contextDigest``)."""
         if old is None or old.get("type") != type_:
             return CREATE, tuple(sorted(digests))
         changed = _changed_keys(old.get("inputs", {}), digests)
+        if type_ == IMAGE:
+            return (UPDATE, changed) if changed else (SAME, ())
+        state = _decode(old.get("outputs") or {})
+        replacing = tuple(replacing_paths(type_, inputs, state))
+        if replacing:
+            top = {path.split(".", 1)[0] for path in replacing}
+            shown = {
+                k: (state.get(k), inputs.get(k))
+                for k in {*state, *inputs}
+                if _snake(k) in top or _snake(k).removesuffix("s") in top
+            }
+            self.log(f"{type_}: replaced for {list(replacing)} (state, configuration): {shown}")
+            return REPLACE, replacing
         if not changed:
             return SAME, ()
-        if type_ in (NETWORK, VOLUME) or (type_ == SERVICE and "name" in changed):
-            return REPLACE, changed
-        if type_ in (IMAGE, SERVICE):
+        if type_ == SERVICE:
             return UPDATE, changed
-        return REPLACE, changed  # the local provider's container/image/network/volume: replaced
+        raise UnsupportedResource(f"{type_}: an in-place update of {changed} (the rehearsal only replaces these)")
 
     def _apply_docker(self, args: HarnessResourceArgs) -> tuple[str, dict]:
         urn, inputs, base_dir = args.urn, dict(args.inputs), self._base_dir()
@@ -149,7 +181,7 @@ class SwarmRehearsalMocks(RehearsalMocks):
             old = self.state.resources.get(urn)
             record = self.current
             self._seen.add(urn)
-        operation, changed = self._docker_plan(args.typ, old, digests)
+        operation, changed = self._docker_plan(args.typ, old, digests, inputs)
         with self.lock:
             record.decisions.append(Decision(record.number, urn, args.typ, args.name, operation, changed))
         if operation == SAME:

@@ -4,7 +4,10 @@ The module's site (``swarm_site``, conftest.py) is four bare lab hosts (three hi
 server) and ONE ``up`` of the real ``__main__.py`` for a ``prepared`` stage whose services/ is the catalog
 below: the provisioner's commands run over SSH and the program's ``docker:*`` resources are applied through
 the hosts' TLS Docker APIs (tests/rehearsal/swarm_engine.py) — the image is built on the repository server and
-pushed to the site registry, the overlay network and the service are created on the swarm.
+pushed to the site registry, the overlay network and the service are created on the swarm. Issue 9 adds a
+3-replica service spread over ``node.labels.az`` (the lab's three subnets are three zones) and a global
+service, whose convergence is the program's own wait on the first hive (the provider refuses
+``converge_config`` on it); the second ``up`` is planned against the state the provider read back.
 
 The one offline substitute: the repository server's dockerd cannot pull ``debian:trixie`` (no Docker Hub here),
 so the lab's own Debian 13 host image is loaded into it under that name before its first build.
@@ -26,8 +29,8 @@ from typing import Any
 
 import pytest
 
-from tests.rehearsal.engine import COMMAND, SAME, SKIP, step_of_command
-from tests.rehearsal.swarm_apply import IMAGE, NETWORK, ProviderClients
+from tests.rehearsal.engine import COMMAND, REPLACE, SAME, SKIP, step_of_command
+from tests.rehearsal.swarm_apply import IMAGE, NETWORK, SERVICE, VOLUME, ProviderClients
 from tests.rehearsal.swarm_engine import NOT_REHEARSABLE, SwarmSite
 
 pytestmark = pytest.mark.rehearsal
@@ -42,6 +45,14 @@ SERVICES: dict[str, Any] = {
         "placement": {"max_replicas": 1},
         "ports": [{"published": WEB_PORT, "target": WEB_PORT, "protocol": "tcp", "mode": "host"}],
     },
+    # issue 9: a placement preference reaches swarm as the bare descriptor and spreads over the three zones
+    "zones": {
+        "image": {"from": "debian:trixie", "command": ["sleep", "infinity"]},
+        "replicas": 3,
+        "placement": {"preferences": [{"spread": "node.labels.az"}]},
+    },
+    # issue 9: a global service carries no converge_config; the program's own wait proves it converged
+    "everywhere": {"image": {"from": "debian:trixie", "command": ["sleep", "infinity"]}, "mode": "global"},
     "vault": {
         "image": "debian:trixie",
         "replicas": 1,
@@ -136,10 +147,47 @@ def test_overlay_network_carries_traffic_between_tasks_on_different_hives(swarm_
     assert {line.split()[0] for line in by_name.splitlines()} == set(addresses.values())
 
 
+def node_az(clients: Any, swarm_site: SwarmSite, node_id: str) -> str:
+    node = clients(swarm_site.first_hive.hostname).api.inspect_node(node_id)
+    return node["Spec"]["Labels"]["az"]
+
+
+def test_spread_preference_reaches_swarm_as_the_node_label(swarm_site: SwarmSite, clients: Any) -> None:
+    service = clients(swarm_site.first_hive.hostname).api.inspect_service("zones")
+    assert service["Spec"]["TaskTemplate"]["Placement"]["Preferences"] == [
+        {"Spread": {"SpreadDescriptor": "node.labels.az"}}
+    ]
+
+
+def test_three_replicas_land_in_three_zones(swarm_site: SwarmSite, clients: Any) -> None:
+    manager = clients(swarm_site.first_hive.hostname)
+    tasks = manager.api.tasks(filters={"service": "zones", "desired-state": "running"})
+    assert [t["Status"]["State"] for t in tasks] == ["running"] * 3
+    assert len({node_az(clients, swarm_site, t["NodeID"]) for t in tasks}) == 3
+
+
+def test_global_service_converged_through_the_programs_wait(swarm_site: SwarmSite, clients: Any) -> None:
+    run = first_up(swarm_site)
+    assert "convergeConfig" not in run.one(SERVICE, "service-everywhere").inputs
+    waits = [e for e in swarm_site.mocks.runs[0].executions if e.name == "converge-everywhere"]
+    assert [(w.host, w.ok) for w in waits] == [(swarm_site.first_hive.ip, True)]
+    tasks = clients(swarm_site.first_hive.hostname).api.tasks(
+        filters={"service": "everywhere", "desired-state": "running"}
+    )
+    assert sorted(node_host(clients, swarm_site, t["NodeID"]) for t in tasks) == sorted(
+        h.hostname for h in swarm_site.hives
+    )
+    assert {t["Status"]["State"] for t in tasks} == {"running"}
+
+
 def test_second_up_changes_nothing(swarm_site: SwarmSite, clients: Any) -> None:
+    # the plan compares the configuration with the state the provider read back (the daemon's network options
+    # included), with the upstream ForceNew flags: nothing may be replaced, nothing runs
     before = clients(swarm_site.first_hive.hostname).api.inspect_service("web")["Version"]["Index"]
     swarm_site.up()
     record = swarm_site.mocks.current
+    replaced = [d for d in record.decisions if d.type in (NETWORK, SERVICE, IMAGE, VOLUME) and d.operation == REPLACE]
+    assert replaced == []
     assert record.executions == []
     assert {d.operation for d in record.decisions} <= {SAME, SKIP}
     assert clients(swarm_site.first_hive.hostname).api.inspect_service("web")["Version"]["Index"] == before

@@ -25,6 +25,7 @@ from components.swarm.service_spec import (
 
 from .conftest import catalog_of
 
+VXLAN = networks.VXLAN_OPTION
 NETWORK_IDS = {"hive_default_network": "net-default", "front": "net-front", "back": "net-back"}
 FULL: dict[str, Any] = {
     "image": "nginx:1.27",
@@ -184,7 +185,7 @@ def test_every_attribute_maps(site: Site) -> None:
             "networks_advanceds": [{"id": "net-front"}],
             "placement": {
                 "constraints": ["node.labels.hives == true"],
-                "prefs": ["spread=node.labels.az"],
+                "prefs": ["node.labels.az"],
                 "max_replicas": 1,
             },
             "restart_policy": {"condition": "on-failure", "delay": "3s", "max_attempts": 5, "window": "2m"},
@@ -291,7 +292,10 @@ def test_networks(site_of: Callable[..., Site]) -> None:
         "name": "hive_default_network",
         "driver": "overlay",
         "attachable": True,
-        "options": {"com.docker.network.driver.mtu": "1450"},
+        "options": {
+            "com.docker.network.driver.mtu": "1450",
+            VXLAN: str(networks.site_vxlan_ids(site)["hive_default_network"][0]),
+        },
     }
     assert plans["back"]["internal"] is True and plans["front"]["attachable"] is True
 
@@ -299,8 +303,8 @@ def test_networks(site_of: Callable[..., Site]) -> None:
 def test_default_network_subnet_from_internal_cidr(make_site: Callable[..., Site]) -> None:
     site = make_site({}, **{"hive:internal_cidr": "10.254.0.0/16", "hive:underlay_mtu": 1460})
     plan = networks.default_network(site)
-    assert plan.kwargs["ipam_configs"] == [{"subnet": "10.254.0.0/18"}]
-    assert plan.kwargs["options"] == {"com.docker.network.driver.mtu": "1410"}
+    assert plan.kwargs["ipam_configs"] == [{"subnet": "10.254.0.0/18", "gateway": "10.254.0.1"}]
+    assert plan.kwargs["options"]["com.docker.network.driver.mtu"] == "1410"
 
 
 def test_defined_network_ipam(site_of: Callable[..., Site]) -> None:
@@ -316,7 +320,11 @@ def test_defined_network_ipam(site_of: Callable[..., Site]) -> None:
         "name": "n",
         "driver": "overlay",
         "attachable": True,
-        "options": {"com.docker.network.driver.mtu": "1450", "encrypted": "true"},
+        "options": {
+            "com.docker.network.driver.mtu": "1450",
+            VXLAN: str(networks.site_vxlan_ids(site)["n"][0]),
+            "encrypted": "true",
+        },
         "ipam_configs": [{"subnet": "10.9.0.0/24", "gateway": "10.9.0.1"}],
         "ipam_driver": "default",
     }
@@ -338,12 +346,18 @@ def test_image_plans_and_stage_filtering(make_site: Callable[..., Site]) -> None
     assert set(plans) == {"gen", "ctx"}, "pull_on stages and string images build nothing"
     gen, ctx = plans["gen"], plans["ctx"]
     assert gen.image_name == "s-hive3.pdns:5000/image_gen:latest"
-    assert gen.build_args() == {"context": ".hive/build/gen", "dockerfile": ".hive/build/gen/Dockerfile"}
+    assert gen.build_args("machine-7") == {
+        "context": ".hive/build/gen",
+        "dockerfile": ".hive/build/gen/Dockerfile",
+        "platform": "linux/amd64",
+        "args": {"HIVE_REPOSITORY_MACHINE": "machine-7"},
+    }
     assert gen.generated_dockerfile == 'FROM alpine:3.20\nENV X="1"\nCMD ["sleep", "1d"]\n'
-    assert ctx.build_args() == {
+    assert ctx.build_args("machine-7") == {
         "context": "services/proxy",
         "dockerfile": "services/proxy/Dockerfile.prod",
-        "args": {"V": "2"},
+        "platform": "linux/amd64",
+        "args": {"V": "2", "HIVE_REPOSITORY_MACHINE": "machine-7"},
         "target": "run",
     }
     assert images.registry_server(site) == "s-hive3.pdns:5000"

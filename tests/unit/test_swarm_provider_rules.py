@@ -1,0 +1,224 @@
+"""Issue 9: the swarm layer's inputs obey what the real providers do (components/swarm/*, stage key), no mocks."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from components.inventory.allocation import Allocations
+from components.inventory.errors import ConfigError
+from components.inventory.site import Site, resolve_site
+from components.inventory.stage import StageConfig, default_image_platform
+from components.swarm import commands, images, networks
+from components.swarm.service_spec import ServiceRefs, SiteNumbers, converges_with_provider, service_inputs
+
+from .conftest import catalog_of
+
+SCRIPT = Path(__file__).resolve().parents[2] / "components/swarm/service-converge.sh"
+BUILD = {"web": {"image": {"from": "alpine:3.20"}}}
+
+
+def with_networks(make_stage: Callable[..., StageConfig], nets: dict) -> Site:
+    return resolve_site(make_stage(), catalog_of({}, networks=nets), Allocations.empty())
+
+
+def inputs_of(site: Site, name: str) -> dict:
+    service = next(s for s in site.catalog.services if s.name == name)
+    refs = ServiceRefs(image="IMAGE", network_ids={"hive_default_network": "net"}, numbers=SiteNumbers(site))
+    return service_inputs(site, service, refs).kwargs
+
+
+# -- defect 1: global services -----------------------------------------------------------------------------------
+
+
+def test_global_service_gets_no_converge_config(make_site: Callable[..., Site]) -> None:
+    site = make_site({"g": {"image": "x", "mode": "global"}, "r": {"image": "x", "replicas": 2}})
+    assert "converge_config" not in inputs_of(site, "g")
+    assert inputs_of(site, "r")["converge_config"] == {"delay": "7s", "timeout": "3m"}
+    assert [converges_with_provider(s) for s in site.catalog.services] == [False, True]
+
+
+def test_converge_command_runs_the_script_from_stdin() -> None:
+    assert commands.converge_command("admin", "dns") == (
+        "sudo env HIVE_DELAY=7 HIVE_SERVICE=dns HIVE_TIMEOUT=180 bash -s"
+    )
+    assert commands.converge_command("root", "a b", timeout=30, delay=2) == (
+        "env HIVE_DELAY=2 HIVE_SERVICE='a b' HIVE_TIMEOUT=30 bash -s"
+    )
+
+
+def test_converge_script_is_shellcheck_clean() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    result = subprocess.run(["shellcheck", str(SCRIPT)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+def test_converge_script_refuses_without_a_service() -> None:
+    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 2
+    assert "[service-converge] ERROR: HIVE_SERVICE is not set" in result.stderr
+
+
+# -- defect 3: placement preferences -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("written", [{"spread": "node.labels.az"}, "spread=node.labels.az", "node.labels.az"])
+def test_spread_preference_is_sent_as_the_bare_descriptor(make_site: Callable[..., Site], written: object) -> None:
+    site = make_site({"w": {"image": "x", "placement": {"preferences": [written]}}})
+    assert inputs_of(site, "w")["task_spec"]["placement"]["prefs"] == ["node.labels.az"]
+
+
+# -- defect 4: image platform ---------------------------------------------------------------------------------------
+
+
+def test_image_platform_defaults_to_the_hosts(make_stage: Callable[..., StageConfig]) -> None:
+    assert make_stage().image_platform == "linux/amd64"
+    assert default_image_platform("aws", "arm64") == "linux/amd64", "the operator's CPU never decides a cloud's"
+    assert default_image_platform("local", "aarch64") == "linux/arm64", "local hosts run on the operator's engine"
+    assert default_image_platform("local", "x86_64") == "linux/amd64"
+
+
+def test_image_platform_setting_reaches_every_build(make_site: Callable[..., Site]) -> None:
+    site = make_site(BUILD, **{"hive:image_platform": "linux/arm64"})
+    (plan,) = images.image_plans(site)
+    assert plan.build_args("m")["platform"] == "linux/arm64"
+
+
+def test_image_platform_must_be_known(make_stage: Callable[..., StageConfig]) -> None:
+    with pytest.raises(ConfigError, match=r"hive:image_platform.*allowed: linux/amd64, linux/arm64"):
+        make_stage(**{"hive:image_platform": "arm64"})
+
+
+# -- defect 5: a new repository machine gets every image again -------------------------------------------------------
+
+
+def test_build_arguments_carry_the_repository_identity(make_site: Callable[..., Site]) -> None:
+    (plan,) = images.image_plans(make_site(BUILD))
+    assert plan.build_args("machine-a")["args"] != plan.build_args("machine-b")["args"]
+    assert plan.build_args("machine-a")["args"] == {images.REPOSITORY_ARG: "machine-a"}
+    assert images.REPOSITORY_ARG not in (plan.generated_dockerfile or ""), "undeclared: it changes no layer"
+
+
+# -- defect 6: the operator's docker environment ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variable", images.REDIRECTING_ENV)
+def test_a_redirecting_variable_is_refused_when_images_are_built(make_site: Callable[..., Site], variable: str) -> None:
+    plans = images.image_plans(make_site(BUILD))
+    problem = images.redirecting_env({variable: "x", "HOME": "/root"}, plans)
+    assert problem is not None and problem.startswith(f"environment: {variable}: set")
+    assert images.redirecting_env({"HOME": "/root", variable: ""}, plans) is None
+    assert images.redirecting_env({variable: "x"}, []) is None, "no image build: nothing to redirect"
+
+
+def test_preflight_lists_every_problem(make_site: Callable[..., Site], tmp_path: Path) -> None:
+    site = make_site({"ctx": {"image": {"context": "gone"}}})
+    problems = images.preflight(tmp_path, site, {"DOCKER_HOST": "tcp://x:2376"})
+    assert problems[0] == "service ctx: build context services/gone/ does not exist"
+    assert problems[1].startswith("environment: DOCKER_HOST: set")
+
+
+# -- defect 10: overlay options read back with the VNI ------------------------------------------------------------
+
+
+def test_every_network_names_its_vxlan_id(make_stage: Callable[..., StageConfig]) -> None:
+    site = with_networks(make_stage, {"a": {}, "b": {"ipam": {"config": [{"subnet": "10.9.0.0/24"}]}}})
+    options = {p.name: p.kwargs["options"][networks.VXLAN_OPTION] for p in networks.network_plans(site)}
+    assert set(options) == {"hive_default_network", "a", "b"}
+    vnis = [int(v) for v in options.values()]
+    assert len(set(vnis)) == 3 and all(networks.VNI_BASE <= v < networks.VNI_END for v in vnis)
+
+
+def test_vxlan_ids_are_stable_when_networks_come_and_go() -> None:
+    alone = networks.vxlan_ids([("hive_default_network", 1)])
+    more = networks.vxlan_ids([("hive_default_network", 1), ("front", 1), ("back", 2)])
+    assert alone["hive_default_network"] == more["hive_default_network"]
+    assert len(more["back"]) == 2 and more["back"][1] == more["back"][0] + 1
+
+
+def test_vxlan_ids_never_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(networks, "_vni_start", lambda name: networks.VNI_BASE)  # every name hashes alike
+    ids = networks.vxlan_ids([("a", 1), ("b", 2), ("c", 1)])
+    assert ids == {"a": [networks.VNI_BASE], "b": [networks.VNI_BASE + 2, networks.VNI_BASE + 3],
+                   "c": [networks.VNI_BASE + 1]}  # fmt: skip
+
+
+def test_a_definitions_own_vxlan_id_wins(make_stage: Callable[..., StageConfig]) -> None:
+    site = with_networks(make_stage, {"a": {"driver_opts": {networks.VXLAN_OPTION: "5000"}}})
+    plan = networks.defined_network(site, site.catalog.networks[0])
+    assert plan.kwargs["options"][networks.VXLAN_OPTION] == "5000"
+
+
+FAKE_DOCKER = r"""#!/usr/bin/env bash
+# a stand-in for the docker CLI: answers from files in $FAKE (update; tasks: "id state up-to-date(1|0) err" lines)
+case "$1 $2" in
+  "service inspect")
+    case $4 in
+      *UpdateStatus.State*) cat "$FAKE/update" ;;
+      *UpdateStatus.Message*) echo "update paused: task failed" ;;
+    esac ;;
+  "service ps")
+    if [[ " $* " == *" --quiet "* ]]; then
+      if [[ " $* " == *"_up-to-date=true"* ]]; then awk '$3 == 1 {print $1}' "$FAKE/tasks"
+      else cut -d' ' -f1 "$FAKE/tasks"; fi
+    else
+      cat "$FAKE/tasks"
+    fi ;;
+  inspect*)
+    shift 3
+    for id in "$@"; do
+      read -r _ state _ err < <(grep "^$id " "$FAKE/tasks")
+      printf '%s\x1f%s\n' "$state" "$err"
+    done ;;
+esac
+"""
+
+
+def run_converge(tmp_path: Path, update: str, tasks: list[str], timeout: int = 3) -> subprocess.CompletedProcess:
+    fake = tmp_path / "fake"
+    fake.mkdir(exist_ok=True)
+    (fake / "update").write_text(update + "\n")
+    (fake / "tasks").write_text("".join(line + "\n" for line in tasks))
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE": str(fake), "HIVE_SERVICE": "dns",
+           "HIVE_TIMEOUT": str(timeout), "HIVE_DELAY": "1"}  # fmt: skip
+    return subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_converge_script_passes_when_every_task_runs_the_current_spec(tmp_path: Path) -> None:
+    result = run_converge(tmp_path, "completed", ["t1 running 1", "t2 running 1"])
+    assert result.returncode == 0, result.stderr
+    assert "dns: 2/2 task(s) run the current spec" in result.stderr
+    assert result.stderr.rstrip().endswith("unchanged: service-converge")
+
+
+def test_converge_script_fails_in_time_when_a_task_runs_an_older_spec(tmp_path: Path) -> None:
+    result = run_converge(tmp_path, "", ["t1 running 1", "t2 running 0"], timeout=2)
+    assert result.returncode == 1
+    assert "dns: not converged after 2s: 1/2 running; 1 task(s) of an older spec" in result.stderr
+
+
+def test_converge_script_fails_when_a_task_does_not_start(tmp_path: Path) -> None:
+    result = run_converge(tmp_path, "", ["t1 running 1", "t2 rejected 1 No such image"], timeout=2)
+    assert result.returncode == 1
+    assert "rejected: No such image" in result.stderr
+
+
+def test_converge_script_waits_while_an_update_runs(tmp_path: Path) -> None:
+    result = run_converge(tmp_path, "updating", ["t1 running 1"], timeout=2)
+    assert result.returncode == 1
+    assert "update updating" in result.stderr
+
+
+def test_converge_script_fails_at_once_on_a_paused_update(tmp_path: Path) -> None:
+    result = run_converge(tmp_path, "paused", ["t1 running 1"], timeout=60)
+    assert result.returncode == 1
+    assert "dns: update paused: update paused: task failed" in result.stderr
