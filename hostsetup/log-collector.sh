@@ -60,15 +60,12 @@ if ((restart)); then
         if [[ -n $previous ]]; then printf '%s' "$previous" >"$conf"; else rm -f "$conf"; fi
         die "rsyslogd -N1 rejects the configuration with $conf; restored the previous state"
     fi
-    if systemd_running; then
+    if systemd_running && systemctl is-active --quiet rsyslog.service; then
         log "restarting rsyslog"
         systemctl restart rsyslog.service
     fi
 fi
 if systemd_running; then
     enable_unit rsyslog.service
-    if ! systemctl is-active --quiet rsyslog.service; then
-        systemctl start rsyslog.service
-        changed "started rsyslog"
-    fi
+    ensure_active rsyslog.service # installed without a start by the packages step, or left stopped
 fi

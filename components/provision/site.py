@@ -1,7 +1,7 @@
 """The whole site's provisioning: a :class:`HostProvisioner` per host, all in parallel, and the few real
 cross-host dependencies (:mod:`components.provision.steps`): every ``swarm-join`` waits for the first hive's
-``swarm-init`` and reads its stdout (the join token) on stdin; every ``registry-login`` away from the
-repository waits for the repository's ``registry``.
+``swarm-init`` (and fetches the join token itself, host to host: no step prints a secret); every
+``registry-login`` away from the repository waits for the repository's ``registry``.
 """
 
 from __future__ import annotations
@@ -103,7 +103,4 @@ class SiteProvisioner(pulumi.ComponentResource):
             return pki.docker_bundle(spec.host)
         if spec.stdin is Stdin.REGISTRY_PASSWORD:
             return self.registry_password
-        if spec.stdin is Stdin.JOIN_TOKEN:
-            (init,) = spec.after  # the first hive's swarm-init
-            return pulumi.Output.secret(self.commands[init].stdout)
         raise ValueError(f"step {spec.name}: no stdin for {spec.stdin}")
