@@ -97,6 +97,9 @@ def main() -> int:
         print(step_table(site, first_record.executions))
         print()
         print(f"second up (no-op): {second:.1f} s, resources executed: {len(second_record.executions)}")
+        for e in second_record.executions:
+            changed = next((d.changed for d in second_record.decisions if d.urn == e.urn), ())
+            print(f"  {e.name}: {e.operation} (changed inputs: {', '.join(changed) or '-'})")
     finally:
         if args.keep:
             print(f"keeping lab {lab.name} ({lab.cidr})")

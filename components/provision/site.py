@@ -17,7 +17,7 @@ from components.infra.types import ProvisionedHost
 from components.inventory.site import Site
 from components.pki import Pki
 from components.provision.host import HostProvisioner, HostProvisionerArgs
-from components.provision.steps import LIB, Stdin, StepRef, StepSpec, host_steps, site_steps
+from components.provision.steps import Stdin, StepRef, StepSpec, host_steps, site_steps
 
 REGISTRY_PASSWORD_LENGTH = 24
 SWARM_STEPS = ("swarm-init", "swarm-join", "node-labels")
@@ -92,7 +92,7 @@ class SiteProvisioner(pulumi.ComponentResource):
         self.registry_ready = [c for ref, c in self.commands.items() if ref.step in REGISTRY_STEPS]
         # The swarm layer's DRBD volume steps run their own scripts beside the shipped lib.sh.
         self.drbd_ready = [c for ref, c in self.commands.items() if ref.step in DRBD_STEPS] + [
-            host.copies[LIB] for host in self.hosts.values()
+            host.files for host in self.hosts.values()
         ]
         self.register_outputs({"registry_password": self.registry_password})
 
