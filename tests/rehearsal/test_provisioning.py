@@ -1,4 +1,5 @@
-"""Issue 4's acceptance, proven on real Debian 13 hosts: the real program provisions a bare site over SSH.
+"""Issue 4's acceptance, proven on real Debian 13 hosts: the real program provisions a bare site over SSH; and
+issue 16's "package work survives a crash": hosts powered off while dpkg runs converge on the next up.
 
 The module's site (``rehearsal_site``, conftest.py) is provisioned once: four bare lab hosts — three hives and a
 separate repository server — and an outsider on the same network, then one ``up`` of the real ``__main__.py``
@@ -14,9 +15,11 @@ Secrets (the registry password, the client key) are read from the run's state an
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import socket
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +31,7 @@ import pytest
 
 from tests.harness.program import RecordedResource
 from tests.rehearsal.engine import COMMAND, COPY, SAME, SKIP, RunRecord, step_of_command
+from tests.rehearsal.lab import Lab
 from tests.rehearsal.site import OUTSIDER, RehearsalSite
 
 pytestmark = pytest.mark.rehearsal
@@ -391,5 +395,101 @@ def test_replaced_hive_has_its_labels_and_registry_login_back(site, replacement)
 
 
 def test_after_the_replacement_a_run_executes_nothing(site, replacement):
+    site.up()
+    assert site.mocks.current.executions == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A host powered off while dpkg runs (issue 16): the next up repairs and converges, the one after runs nothing
+
+# What `pgrep -f` finds while dpkg unpacks a package / while a maintainer script configures one.
+DPKG_MOMENTS = {"s-hive1": r"dpkg .*--unpack", "s-hive2": r"/var/lib/dpkg/info/.*\.postinst configure"}
+WATCH_TIMEOUT = 900
+
+
+def power_off_when(site: RehearsalSite, hostname: str, pattern: str, stop: threading.Event) -> str:
+    """Kill the host's container (a power cut: no shutdown) the moment ``pgrep -f pattern`` finds a process in
+    it, then start it again; returns what was running, or "" when the moment never came."""
+    container = site.lab.client.containers.get(site.lab.host(hostname).container)
+    deadline = time.monotonic() + WATCH_TIMEOUT
+    while not stop.is_set() and time.monotonic() < deadline:
+        found = container.exec_run(["pgrep", "-af", pattern])
+        if found.exit_code == 0:
+            container.kill()
+            container.start()
+            site.lab._use_machine_resolver(site.lab.host(hostname))  # as at its first start
+            drop_ssh_connections(site.host(hostname).ip)
+            return found.output.decode(errors="replace").strip()
+        time.sleep(0.05)
+    return ""
+
+
+def drop_ssh_connections(ip: str) -> int:
+    """End this process's SSH connections to ``ip`` (shut the sockets down). A powered-off peer sends nothing,
+    and an idle SSH client without TCP keepalives (paramiko here, x/crypto/ssh in pulumi-command) would wait
+    for it until its timeout; this is the connection loss the client sees at last, now."""
+    dropped = 0
+    for entry in Path("/proc/self/fd").iterdir():
+        try:
+            sock = socket.socket(fileno=os.dup(int(entry.name)))
+        except OSError:
+            continue  # not a socket
+        try:
+            if sock.family == socket.AF_INET and sock.getpeername()[:2] == (ip, 22):
+                sock.shutdown(socket.SHUT_RDWR)
+                dropped += 1
+        except OSError:
+            pass
+        finally:
+            sock.close()
+    return dropped
+
+
+@pytest.fixture(scope="module")
+def crashed_site(lab_engine, host_image, tmp_path_factory) -> Iterator[tuple[RehearsalSite, dict[str, str], str]]:
+    """A fresh site whose first ``up`` loses s-hive1 during ``dpkg --unpack`` and s-hive2 during a postinst;
+    yields the site after the failed up, what was running at each cut and the failed up's error."""
+    created = Lab(f"hr{os.getpid():x}-crash", client=lab_engine, image=host_image)
+    try:
+        site = RehearsalSite(created, tmp_path_factory.mktemp("crash-state"))
+        site.start()
+        stop = threading.Event()
+        with ThreadPoolExecutor(len(DPKG_MOMENTS)) as pool:
+            cuts = {h: pool.submit(power_off_when, site, h, p, stop) for h, p in DPKG_MOMENTS.items()}
+            try:
+                site.up()
+                error = ""
+            except Exception as exc:  # the steps that ran on the powered-off hosts fail
+                error = str(exc)
+            stop.set()
+            moments = {h: f.result() for h, f in cuts.items()}
+        for hostname in DPKG_MOMENTS:
+            site.lab.wait_ssh(site.host(hostname).ip)
+        yield site, moments, error
+    finally:
+        created.close()
+
+
+def test_power_cuts_hit_dpkg_at_work(crashed_site):
+    _, moments, error = crashed_site
+    assert all(moments.values()), f"a power cut never found dpkg at work: {moments}"
+    assert error, "the up during which two hosts lost power succeeded"
+
+
+def test_the_next_up_repairs_the_interrupted_package_work_and_converges(crashed_site):
+    site, moments, _ = crashed_site
+    site.up()
+    for hostname in DPKG_MOMENTS:
+        stderr = site.resource(COMMAND, f"{hostname}-packages").outputs["stderr"]
+        assert "changed: repaired interrupted package work" in stderr, (hostname, moments[hostname], stderr[-2000:])
+        states = site.ok(hostname, "dpkg-query -W -f='${db:Status-Abbrev}\\n' | sort | uniq -c")
+        assert [line.split()[1] for line in states.splitlines()] == ["ii"], states
+        assert site.ok(hostname, "systemctl is-active docker").strip() == "active"
+    nodes = swarm_nodes(site, site.first_hive.hostname)
+    assert {n["Hostname"]: n["Status"] for n in nodes} == dict.fromkeys(HIVES, "Ready")
+
+
+def test_after_the_repair_an_up_executes_nothing(crashed_site):
+    site, _, _ = crashed_site
     site.up()
     assert site.mocks.current.executions == []
