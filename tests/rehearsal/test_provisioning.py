@@ -407,12 +407,13 @@ DPKG_MOMENTS = {"s-hive1": r"dpkg .*--unpack", "s-hive2": r"/var/lib/dpkg/info/.
 WATCH_TIMEOUT = 900
 
 
-def power_off_when(site: RehearsalSite, hostname: str, pattern: str, stop: threading.Event) -> str:
+def power_off_when(site: RehearsalSite, hostname: str, pattern: str, up_done: threading.Event) -> str:
     """Kill the host's container (a power cut: no shutdown) the moment ``pgrep -f pattern`` finds a process in
-    it, then start it again; returns what was running, or "" when the moment never came."""
+    it, then start it again; returns what was running, or "" when the moment never came (the up is over and
+    the host's package step no longer runs — it goes on after a failed up, as the real command would)."""
     container = site.lab.client.containers.get(site.lab.host(hostname).container)
     deadline = time.monotonic() + WATCH_TIMEOUT
-    while not stop.is_set() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
         found = container.exec_run(["pgrep", "-af", pattern])
         if found.exit_code == 0:
             container.kill()
@@ -420,6 +421,8 @@ def power_off_when(site: RehearsalSite, hostname: str, pattern: str, stop: threa
             site.lab._use_machine_resolver(site.lab.host(hostname))  # as at its first start
             drop_ssh_connections(site.host(hostname).ip)
             return found.output.decode(errors="replace").strip()
+        if up_done.is_set() and container.exec_run(["pgrep", "-f", "packages.sh"]).exit_code != 0:
+            return ""
         time.sleep(0.05)
     return ""
 
@@ -453,15 +456,15 @@ def crashed_site(lab_engine, host_image, tmp_path_factory) -> Iterator[tuple[Reh
     try:
         site = RehearsalSite(created, tmp_path_factory.mktemp("crash-state"))
         site.start()
-        stop = threading.Event()
+        up_done = threading.Event()
         with ThreadPoolExecutor(len(DPKG_MOMENTS)) as pool:
-            cuts = {h: pool.submit(power_off_when, site, h, p, stop) for h, p in DPKG_MOMENTS.items()}
+            cuts = {h: pool.submit(power_off_when, site, h, p, up_done) for h, p in DPKG_MOMENTS.items()}
             try:
                 site.up()
                 error = ""
             except Exception as exc:  # the steps that ran on the powered-off hosts fail
                 error = str(exc)
-            stop.set()
+            up_done.set()
             moments = {h: f.result() for h, f in cuts.items()}
         for hostname in DPKG_MOMENTS:
             site.lab.wait_ssh(site.host(hostname).ip)
