@@ -241,6 +241,10 @@ def _is_repository(site: Site, host: Host) -> bool:
     return host.is_repository
 
 
+def _is_not_repository(site: Site, host: Host) -> bool:
+    return not host.is_repository
+
+
 def _base_env(site: Site, host: Host) -> dict[str, str]:
     return {
         "HIVE_HOSTNAME": host.hostname,
@@ -336,7 +340,14 @@ CATALOGUE: tuple[StepDefinition, ...] = (
         packages=("docker-registry", "apache2-utils", "curl"),
         needs=("docker",),
     ),
-    StepDefinition("log-collector", _is_repository, packages=("rsyslog", "logrotate")),
+    StepDefinition("log-collector", _is_repository, packages=("rsyslog", "rsyslog-relp", "logrotate")),
+    # the services' local syslog endpoint (udp 127.0.0.1:10514) with a disk queue to the collector (issue 16)
+    StepDefinition(
+        "log-relay",
+        _is_not_repository,
+        lambda site, host: {"HIVE_LOG_COLLECTOR": site.repository.private_ip},
+        packages=("rsyslog", "rsyslog-relp"),
+    ),
     StepDefinition(
         "swarm-init",
         _is_first_hive,

@@ -122,6 +122,7 @@ NEEDS = {
     "docker": ("packages", "base"),
     "registry": ("docker",),
     "log-collector": ("packages",),
+    "log-relay": ("packages",),
     "swarm-init": ("docker", "firewall"),
     "swarm-join": ("docker", "firewall"),
     "node-labels": ("swarm-init", "swarm-join"),
@@ -167,9 +168,9 @@ def marker(pem: str) -> str:
 
 def test_each_host_gets_its_steps(separate):
     assert {h: sorted(s) for h, s in steps_by_host(separate).items()} == {
-        "s-hive0": sorted([*COMMON, "swarm-init", "node-labels", "registry-login", *DRBD]),
-        "s-hive1": sorted([*COMMON, "swarm-join", "node-labels", "registry-login", *DRBD]),
-        "s-hive2": sorted([*COMMON, "swarm-join", "node-labels", "registry-login", *DRBD]),
+        "s-hive0": sorted([*COMMON, "log-relay", "swarm-init", "node-labels", "registry-login", *DRBD]),
+        "s-hive1": sorted([*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login", *DRBD]),
+        "s-hive2": sorted([*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login", *DRBD]),
         "s-hive3": sorted([*COMMON, "registry", "log-collector", "registry-login"]),
     }
 

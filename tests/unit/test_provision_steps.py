@@ -31,9 +31,9 @@ def spec(site, index, name):
 
 def test_steps_per_host_with_a_separate_repository(make_site):
     site = make_site()
-    assert names(site, 0) == [*COMMON, "swarm-init", "node-labels", "registry-login"]
-    assert names(site, 1) == [*COMMON, "swarm-join", "node-labels", "registry-login"]
-    assert names(site, 2) == [*COMMON, "swarm-join", "node-labels", "registry-login"]
+    assert names(site, 0) == [*COMMON, "log-relay", "swarm-init", "node-labels", "registry-login"]
+    assert names(site, 1) == [*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login"]
+    assert names(site, 2) == [*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login"]
     # the repository is no swarm member: no init/join/labels
     assert names(site, 3) == [*COMMON, "registry", "log-collector", "registry-login"]
 
@@ -69,10 +69,16 @@ def test_steps_wait_only_for_what_they_need_on_their_host(make_site):
     }
     assert waits(site, 0) == {
         **common,
+        "log-relay": {"packages"},
         "swarm-init": {"docker", "firewall"},
         "node-labels": {"swarm-init"},
     }
-    assert waits(site, 1) == {**common, "swarm-join": {"docker", "firewall"}, "node-labels": {"swarm-join"}}
+    assert waits(site, 1) == {
+        **common,
+        "log-relay": {"packages"},
+        "swarm-join": {"docker", "firewall"},
+        "node-labels": {"swarm-join"},
+    }
     # the repository: log-collector is on nobody's path; its own registry-login waits for its registry only
     assert waits(site, 3) == {
         **common,
@@ -241,6 +247,7 @@ def test_registry_steps(make_site):
             "HIVE_ADMIN_USER": "ops",
         }
     assert spec(site, 3, "log-collector").env == {}
+    assert spec(site, 0, "log-relay").env == {"HIVE_LOG_COLLECTOR": "192.168.0.13"}
 
 
 def test_secrets_are_on_stdin_and_marked(make_site):
