@@ -298,6 +298,44 @@ def test_a_container_logging_to_syslog_lands_in_its_service_log_on_the_repositor
     assert any(message in line and "rehearsal-svc" in line for line in content.splitlines()), content
 
 
+RELAY_LINES = 20
+OUTAGE = 60  # seconds the repository's collector is down
+# busybox sh in the probe image: one numbered line every 2 s
+LOG_LINES = 'i=1; while [ $i -le {n} ]; do echo "{tag} line $i"; i=$((i+1)); sleep 2; done'
+
+
+def test_lines_logged_while_the_collector_is_down_all_arrive_in_order(site):
+    """Issue 16: a service on a hive logs to its host's relay (udp 127.0.0.1:10514); while the repository's
+    collector is down for a minute nothing arrives, and when it is back every line arrives, in order, once."""
+    hive, repository = HIVES[1], site.repository.hostname
+    image = f"rehearsal/relay-probe:{uuid.uuid4().hex[:8]}"
+    import_busybox(site, hive, image, "unused")
+    tag = f"relay-{uuid.uuid4().hex[:8]}"
+    log = f"/var/log/services/{tag}.log"
+    site.ok(repository, "sudo systemctl stop syslog.socket rsyslog.service")
+    try:
+        down = time.monotonic()
+        script = LOG_LINES.format(n=RELAY_LINES, tag=tag)
+        site.ok(
+            hive,
+            "docker run -d --rm --log-driver syslog --log-opt syslog-address=udp://127.0.0.1:10514 "
+            f"--log-opt tag={tag} {image} /bin/sh -c {shlex.quote(script)}",
+        )
+        time.sleep(max(0.0, OUTAGE - (time.monotonic() - down)))
+        rc, _, _ = site.ssh(repository, f"sudo test -e {log}")
+        assert rc != 0, "a line arrived while the collector was down"
+    finally:
+        site.ok(repository, "sudo systemctl start rsyslog.service")
+    deadline = time.monotonic() + 120
+    while True:
+        rc, out, _ = site.ssh(repository, f"sudo cat {log}")
+        numbers = [int(line.rsplit(" line ", 1)[1]) for line in out.splitlines() if f"{tag} line " in line]
+        if len(numbers) >= RELAY_LINES or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert numbers == list(range(1, RELAY_LINES + 1)), out
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Convergence: a second run changes nothing
 
