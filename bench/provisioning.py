@@ -123,15 +123,15 @@ def measure_floor(lab: Lab, sets: list[list[str]], deny_starts: bool) -> float:
         return time.monotonic() - t0
 
 
-def evaluation(sizes: list[tuple[int, int]]) -> None:
-    """The program's evaluation under plain mocks: resources and seconds per (hosts, services)."""
+def evaluation(sizes: list[tuple[int, int]], source: Path = PROJECT) -> None:
+    """The program of ``source`` under plain mocks: resources and seconds per (hosts, services)."""
     print(f"{'hosts':>5} {'services':>8} {'resources':>9} {'seconds':>8} {'ms/resource':>11}")
     for hosts, services in sizes:
         with tempfile.TemporaryDirectory(prefix="bench-evaluation-") as tmp:
             project = Path(tmp)
-            shutil.copy(PROJECT / "__main__.py", project / "__main__.py")  # its own directory is the project's
+            shutil.copy(source / "__main__.py", project / "__main__.py")  # its own directory is the project's
             for name in ("components", "hostsetup", "Pulumi.yaml"):
-                (project / name).symlink_to(PROJECT / name)
+                (project / name).symlink_to(source / name)
             (project / "services").mkdir()
             (project / "services" / "bench.yml").write_text(yaml.safe_dump(catalog_document(services)))
             config = {key: value.value for key, value in stage_config(hosts).items()}
@@ -215,7 +215,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.evaluation:
         sizes = [tuple(map(int, s.split("x"))) for s in args.sizes.split(",") if s] or EVALUATION_SIZES
-        evaluation(sizes)  # type: ignore[arg-type]
+        evaluation(sizes, args.project)  # type: ignore[arg-type]
         return 0
     try:
         client = engine()
