@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # log-collector.sh — on the repository server: rsyslog receives the services' logs — from the other hosts'
-# relays (log-relay.sh) over RELP on tcp 2514, and from docker's syslog driver on udp 10514 (the repository's
+# relays (log-relay.sh) over tcp 2514, and from docker's syslog driver on udp 10514 (the repository's
 # own tasks send to 127.0.0.1) — and writes each service to /var/log/services/<service>.log, rotated daily,
 # kept 14 days.
 #
@@ -15,7 +15,7 @@ set -Eeuo pipefail
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
 require_root
 
-apt_install rsyslog rsyslog-relp logrotate
+apt_install rsyslog logrotate
 install -d -m 0755 -o root -g adm /var/log/services
 
 conf=/etc/rsyslog.d/30-hive-services.conf
@@ -25,7 +25,7 @@ restart=0
 rsyslog_conf=$(cat <<'EOF'
 # managed by hive (hostsetup/log-collector.sh): service logs from docker's syslog driver
 module(load="imudp")
-module(load="imrelp")
+module(load="imtcp")
 template(name="HiveServiceFile" type="string"
          string="/var/log/services/%programname:::secpath-replace%.log")
 ruleset(name="hive-services") {
@@ -39,7 +39,7 @@ ruleset(name="hive-services") {
     stop
 }
 input(type="imudp" address="0.0.0.0" port="10514" ruleset="hive-services") # IPv4 only: the firewall is IPv4
-input(type="imrelp" port="2514" ruleset="hive-services")
+input(type="imtcp" address="0.0.0.0" port="2514" ruleset="hive-services") # from the hosts' relays
 EOF
 )
 install_file_if_changed "$rsyslog_conf" "$conf" 0644 && restart=1

@@ -2,12 +2,15 @@
 # log-relay.sh — on every server but the repository: a local rsyslog relay for the services' logs. docker's
 # syslog driver sends to udp 127.0.0.1:10514 on the host itself (the repository's own log collector listens
 # there too), so a task starts and logs whether or not the repository is up; rsyslog forwards each line over
-# RELP (acknowledged, in order: one queue, one worker) to the repository's collector on tcp 2514, through a
-# disk-assisted queue that keeps what the repository cannot take — across restarts too — and delivers it
-# when the repository is back.
+# TCP (in order: one queue, one worker) to the repository's collector on tcp 2514, through a disk-assisted
+# queue that keeps what the repository cannot take — across restarts too — and delivers it when the
+# repository is back. Plain TCP, not RELP: omfwd checks the connection before each send (rsyslog
+# plugins/omfwd/omfwd.c TCPSendBufUncompressed: `netstrm.CheckConnection` first), so a collector that went
+# away is noticed and the line stays queued; with omrelp the rehearsal saw the first line logged after the
+# collector stopped arrive twice (sent on the dead session, then again after the reconnect).
 #
 # Usage:  sudo env HIVE_LOG_COLLECTOR=10.0.0.8 bash log-relay.sh
-# Env:    HIVE_LOG_COLLECTOR  the repository's private IPv4 address (its collector's RELP port 2514)
+# Env:    HIVE_LOG_COLLECTOR  the repository's private IPv4 address (its collector listens on tcp 2514)
 # Stdin:  —
 # Files:  /etc/rsyslog.d/20-hive-relay.conf; the queue in /var/spool/rsyslog/hive-relay*
 set -Eeuo pipefail
@@ -18,7 +21,7 @@ require_env HIVE_LOG_COLLECTOR
 [[ $HIVE_LOG_COLLECTOR =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
     die "HIVE_LOG_COLLECTOR '$HIVE_LOG_COLLECTOR' is not an IPv4 address"
 
-apt_install rsyslog rsyslog-relp
+apt_install rsyslog
 install -d -m 0700 /var/spool/rsyslog
 
 conf=/etc/rsyslog.d/20-hive-relay.conf
@@ -27,9 +30,8 @@ file_content "$conf" previous
 restart=0
 install_file_if_changed "# managed by hive (hostsetup/log-relay.sh): services' logs → the repository, queued on disk
 module(load=\"imudp\")
-module(load=\"omrelp\")
 ruleset(name=\"hive-relay\") {
-    action(type=\"omrelp\" target=\"$HIVE_LOG_COLLECTOR\" port=\"2514\" template=\"RSYSLOG_ForwardFormat\"
+    action(type=\"omfwd\" target=\"$HIVE_LOG_COLLECTOR\" port=\"2514\" protocol=\"tcp\" template=\"RSYSLOG_ForwardFormat\"
            queue.type=\"LinkedList\" queue.filename=\"hive-relay\" queue.spoolDirectory=\"/var/spool/rsyslog\"
            queue.maxDiskSpace=\"1g\" queue.saveOnShutdown=\"on\" queue.workerThreads=\"1\"
            action.resumeRetryCount=\"-1\" action.resumeInterval=\"2\")

@@ -340,13 +340,13 @@ CATALOGUE: tuple[StepDefinition, ...] = (
         packages=("docker-registry", "apache2-utils", "curl"),
         needs=("docker",),
     ),
-    StepDefinition("log-collector", _is_repository, packages=("rsyslog", "rsyslog-relp", "logrotate")),
+    StepDefinition("log-collector", _is_repository, packages=("rsyslog", "logrotate")),
     # the services' local syslog endpoint (udp 127.0.0.1:10514) with a disk queue to the collector (issue 16)
     StepDefinition(
         "log-relay",
         _is_not_repository,
         lambda site, host: {"HIVE_LOG_COLLECTOR": site.repository.private_ip},
-        packages=("rsyslog", "rsyslog-relp"),
+        packages=("rsyslog",),
     ),
     StepDefinition(
         "swarm-init",
