@@ -34,13 +34,12 @@ while IFS= read -r line; do
 done < <(printf '%s\n' "$bundle")
 unset bundle
 
-packages=(python3-minimal docker-cli bsdutils)
 offsite=$HIVE_BACKUP_OFFSITE
 if ((offsite)); then
-    packages+=(restic)
     [[ $offsite_lines == *RESTIC_PASSWORD=* ]] || die "off-site backups need RESTIC_PASSWORD=… on stdin"
 fi
-apt_install "${packages[@]}"
+# The same list as the catalogue's BACKUP_PACKAGES (the packages step installed them; this only checks).
+apt_install python3-minimal docker-cli bsdutils restic
 
 # Validate the JSON with the interpreter that will read it (a bad value fails here, not at 01:00).
 python3 -c 'import json, sys; c = json.loads(sys.argv[1]); s = json.loads(sys.argv[2]);

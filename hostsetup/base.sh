@@ -24,14 +24,15 @@ fqdn_re='^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])
 [[ $HIVE_FQDN =~ $fqdn_re ]] || die "HIVE_FQDN '$HIVE_FQDN' is not a domain name"
 id -u "$HIVE_ADMIN_USER" >/dev/null 2>&1 || die "HIVE_ADMIN_USER '$HIVE_ADMIN_USER' does not exist"
 
-# --- packages
-pkgs=(ca-certificates curl iproute2 iptables conntrack jq sudo)
+# --- packages (the packages step installed them; by hand on a bare host this installs them)
 # time must be synchronised (swarm certificates, raft, DRBD): keep whichever client the image has; a
-# container shares its host's clock, which is the host's business
-if ! pkg_installed systemd-timesyncd && ! systemd-detect-virt --container --quiet 2>/dev/null; then
-    pkgs+=(chrony)
+# container shares its host's clock, which is the host's business (lib.sh pkg_condition time_client)
+apt_install ca-certificates curl iproute2 iptables conntrack jq sudo chrony@time_client
+# the packages step installs daemons without starting them; a crash may have left one stopped
+if pkg_installed chrony && systemd_running; then
+    enable_unit chrony.service
+    ensure_active chrony.service
 fi
-apt_install "${pkgs[@]}"
 
 # --- /etc/hosts: every server
 hosts_block=''

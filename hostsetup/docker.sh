@@ -47,7 +47,7 @@ key=${PEM_BLOCKS[0]} cert=${PEM_BLOCKS[1]} ca=${PEM_BLOCKS[2]}
 [[ $cert == "-----BEGIN CERTIFICATE-----"* && $ca == "-----BEGIN CERTIFICATE-----"* ]] ||
     die "the second and third PEM blocks on stdin must be certificates (host, CA)"
 
-apt_install ca-certificates jq
+apt_install ca-certificates jq openssl
 [[ $(printf '%s' "$key" | openssl pkey -pubout) == "$(printf '%s' "$cert" | openssl x509 -noout -pubkey)" ]] ||
     die "the host key on stdin does not belong to the host certificate"
 printf '%s' "$cert" | openssl verify -no_check_time -CAfile <(printf '%s' "$ca") >/dev/null ||
@@ -81,6 +81,7 @@ install_file_if_changed "$daemon_json" /etc/docker/daemon.json 0644 && restart=1
 
 # Debian's unit starts `dockerd -H fd://`, which conflicts with "hosts" in daemon.json
 mkdir -p /etc/systemd/system/docker.service.d
+unit_changed=0
 install_file_if_changed "# managed by hive (hostsetup/docker.sh)
 [Unit]
 StartLimitIntervalSec=0
@@ -88,31 +89,29 @@ StartLimitIntervalSec=0
 [Service]
 ExecStart=
 ExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock
-RestartSec=10s" /etc/systemd/system/docker.service.d/10-hive.conf 0644 && restart=1
+RestartSec=10s" /etc/systemd/system/docker.service.d/10-hive.conf 0644 && restart=1 && unit_changed=1
 
-# --- packages (after the configuration, so that a fresh install starts docker with it)
-fresh=0
-pkg_installed docker.io || fresh=1
-pkgs=(docker.io docker-cli) # on Debian 13 docker.io no longer pulls in the docker command
-# without apparmor_parser, docker cannot load its profile on an AppArmor kernel
-[[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null || true) == Y ]] && pkgs+=(apparmor)
-apt_install "${pkgs[@]}"
+# --- packages (after the configuration, so that a fresh install by hand starts docker with it; the packages
+# step installs them without starting docker). On Debian 13 docker.io no longer pulls in the docker command;
+# without apparmor_parser, docker cannot load its profile on an AppArmor kernel (lib.sh pkg_condition).
+apt_install docker.io docker-cli apparmor@apparmor
 
 if systemd_running; then
-    systemctl daemon-reload
-    if ((restart && !fresh)); then
-        log "restarting docker"
-        systemctl restart docker.service
-    fi
+    daemon_reload_if "$unit_changed"
     enable_unit docker.service
     if ! systemctl is-active --quiet docker.service; then
-        systemctl start docker.service
+        # not started yet (installed by the packages step) or left stopped: one start, with the configuration
+        systemctl start docker.service || die "docker does not start (see: journalctl -u docker)"
         changed "started docker"
+    elif ((restart)); then
+        log "restarting docker"
+        systemctl restart docker.service || die "docker does not restart (see: journalctl -u docker)"
     fi
-    for ((i = 0; ; i++)); do
-        docker info >/dev/null 2>&1 && break
-        ((i < 90)) || die "docker does not answer after 180s (see: journalctl -u docker)"
-        sleep 2
+    # the unit is Type=notify: started means answering; poll briefly for a socket-activated start
+    start=$SECONDS
+    until docker info >/dev/null 2>&1; do
+        ((SECONDS - start < 180)) || die "docker does not answer after 180s (see: journalctl -u docker)"
+        sleep 0.2
     done
 else
     warn "systemd is not running: docker not (re)started"

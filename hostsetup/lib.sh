@@ -8,6 +8,7 @@
 #     output by accident; a step that has machine output writes it with `>&3` (only swarm-init does);
 #   - an ERR trap naming the failing file:line and command, and an EXIT trap printing the final line:
 #     `unchanged: <step>` when the run changed nothing, `changed: N item(s)` otherwise (stderr, unprefixed);
+#   - a TERM/INT trap: a step stopped by its time limit (`timeout` in the program's command line) says so;
 #   - umask 022, LC_ALL=C, PATH with the sbin directories.
 # Functions that "return whether changed" return 0 when they changed something and 1 when not: call them in
 # an `if` (or with `|| true`). Because bash disables errexit inside a function called from an `if`, every
@@ -40,8 +41,15 @@ hive_on_err() {
     printf '[%s] ERROR: %s:%s: command failed (exit %s): %s\n' "$STEP" "${src##*/}" "$line" "$rc" "$cmd" >&2
 }
 
+# at_exit COMMAND — run COMMAND (a string, eval'd) when the step exits, on every path, before the final line.
+_hive_at_exit=()
+at_exit() { _hive_at_exit+=("$1"); }
+
 hive_on_exit() {
-    local rc=$?
+    local rc=$? cmd
+    for cmd in "${_hive_at_exit[@]}"; do
+        eval "$cmd" || true
+    done
     if ((rc == 0)); then
         if ((_hive_changes == 0)); then
             printf 'unchanged: %s\n' "$STEP" >&2
@@ -56,6 +64,8 @@ hive_on_exit() {
 # shows up in this message.
 trap 'hive_on_err "$LINENO" "${BASH_SOURCE[0]}" "$BASH_COMMAND"' ERR
 trap hive_on_exit EXIT
+trap 'die "stopped by SIGTERM (its time limit?): safe to run again"' TERM
+trap 'die "interrupted: safe to run again"' INT
 
 # require_env VAR… — every VAR must be set and non-empty, else exit 2 naming them.
 require_env() {
@@ -195,42 +205,113 @@ managed_block() {
 
 # wait_apt_locks [SECONDS] — wait until no process holds dpkg's or apt's locks (default 600 s).
 wait_apt_locks() {
-    local timeout=${1:-600} waited=0 said=0
+    local timeout=${1:-600} start=$SECONDS said=0
     command -v lslocks >/dev/null || return 0
     while lslocks -n -o PATH 2>/dev/null |
         grep -Eq '^/var/(lib/dpkg/lock|lib/dpkg/lock-frontend|lib/apt/lists/lock|cache/apt/archives/lock)$'; do
         ((said)) || log "waiting for another apt/dpkg run to finish"
         said=1
-        ((waited < timeout)) || die "apt/dpkg locks still held after ${timeout}s"
-        sleep 3
-        waited=$((waited + 3))
+        ((SECONDS - start < timeout)) || die "apt/dpkg locks still held after ${timeout}s"
+        sleep 0.5
     done
 }
 
-# pkg_installed PKG — true when PKG is installed.
+# pkg_installed PKG — true when PKG is installed (and configured).
 pkg_installed() {
     [[ $(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null) == 'ii ' ]]
 }
 
-# apt_install PKG… — install the packages that are missing (without recommends; the local version of a
-# changed conffile is kept). `apt-get update` runs once per step, only when something must be installed.
+# Conditions a package entry `name@condition` may carry (components/provision/steps.py PACKAGE_CONDITIONS):
+#   time_client  no time client runs here (no systemd-timesyncd) and this is no container, whose clock is its
+#                host's business: time must be synchronised (swarm certificates, raft, DRBD)
+#   apparmor     the kernel enforces AppArmor: docker cannot load its profile without apparmor_parser
+pkg_condition() {
+    case $1 in
+    time_client) ! pkg_installed systemd-timesyncd && ! systemd-detect-virt --container --quiet 2>/dev/null ;;
+    apparmor) [[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null || true) == Y ]] ;;
+    *) die "unknown package condition '$1' (known: time_client apparmor)" ;;
+    esac
+}
+
+# pkg_wanted SPEC… — the package names of the entries (`name` or `name@condition`) wanted on this host, into
+# the array PKG_WANTED.
+pkg_wanted() {
+    local spec
+    PKG_WANTED=()
+    for spec in "$@"; do
+        [[ $spec =~ ^[a-z0-9][a-z0-9+.-]+(@[a-z_]+)?$ ]] || die "'$spec' is not a package entry (name[@condition])"
+        if [[ $spec == *@* ]]; then
+            pkg_condition "${spec#*@}" || continue
+        fi
+        PKG_WANTED+=("${spec%%@*}")
+    done
+}
+
+# dpkg_broken — print the packages dpkg left unfinished (half-installed, unpacked, half-configured,
+# triggers awaited/pending, or reinstall-required), one per line.
+dpkg_broken() {
+    dpkg-query -W -f='${db:Status-Abbrev}|${binary:Package}\n' 2>/dev/null |
+        awk -F'|' 'substr($1, 2, 1) ~ /[HUFWt]/ || substr($1, 3, 1) == "R" { print $2 }'
+}
+
+# dpkg_interrupted — true when dpkg's journal holds updates it never integrated (a run was killed).
+dpkg_interrupted() {
+    [[ -n $(find /var/lib/dpkg/updates -maxdepth 1 -type f -name '[0-9]*' -print -quit 2>/dev/null) ]]
+}
+
+_hive_apt_opts=(-q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef
+    -o Dpkg::Options::=--force-confold)
+
+# apt_update — `apt-get update`, once per run of a step.
+apt_update() {
+    ((_hive_apt_updated)) && return 0
+    log "apt-get update"
+    apt-get "${_hive_apt_opts[@]}" update >&2 || die "apt-get update failed"
+    _hive_apt_updated=1
+}
+
+# dpkg_repair — finish what a killed dpkg/apt run (a crash or reboot mid-install) left behind: integrate the
+# journal and configure what was unpacked (`dpkg --configure -a`), then reinstall what is still half-installed.
+# Says what it repaired (a change). Returns 0 when it repaired something, 1 when there was nothing to repair.
+dpkg_repair() {
+    local broken=() left=()
+    mapfile -t broken < <(dpkg_broken)
+    if ! dpkg_interrupted && ((${#broken[@]} == 0)); then
+        return 1
+    fi
+    warn "dpkg was interrupted${broken[*]:+ (unfinished: ${broken[*]})}: repairing with dpkg --configure -a"
+    export DEBIAN_FRONTEND=noninteractive
+    wait_apt_locks 600
+    dpkg --force-confdef --force-confold --configure -a >&2 || warn "dpkg --configure -a failed: reinstalling"
+    mapfile -t left < <(dpkg_broken)
+    if ((${#left[@]})); then
+        log "reinstalling ${left[*]}"
+        apt_update
+        apt-get "${_hive_apt_opts[@]}" install --reinstall --no-install-recommends "${left[@]}" >&2 ||
+            die "apt-get install --reinstall ${left[*]} failed"
+        dpkg --configure -a >&2 || die "dpkg --configure -a still fails (see: dpkg --audit)"
+    fi
+    mapfile -t left < <(dpkg_broken)
+    ((${#left[@]} == 0)) || die "packages still unfinished after the repair: ${left[*]} (see: dpkg --audit)"
+    changed "repaired interrupted package work${broken[*]:+ (${broken[*]})}"
+}
+
+# apt_install SPEC… — install the wanted packages (see pkg_wanted) that are missing, without recommends (the
+# local version of a changed conffile is kept), after repairing an interrupted dpkg run. `apt-get update` runs
+# only when something must be installed, once per run.
 apt_install() {
     local p missing=()
-    for p in "$@"; do
+    dpkg_repair || true
+    pkg_wanted "$@"
+    for p in "${PKG_WANTED[@]}"; do
         pkg_installed "$p" || missing+=("$p")
     done
     ((${#missing[@]})) || return 0
     export DEBIAN_FRONTEND=noninteractive
-    local opts=(-q -y -o DPkg::Lock::Timeout=600 -o Dpkg::Options::=--force-confdef
-        -o Dpkg::Options::=--force-confold)
     wait_apt_locks 600
-    if ((!_hive_apt_updated)); then
-        log "apt-get update"
-        apt-get "${opts[@]}" update >&2 || die "apt-get update failed"
-        _hive_apt_updated=1
-    fi
+    apt_update
     log "installing ${missing[*]}"
-    apt-get "${opts[@]}" install --no-install-recommends "${missing[@]}" >&2 ||
+    apt-get "${_hive_apt_opts[@]}" install --no-install-recommends "${missing[@]}" >&2 ||
         die "apt-get install ${missing[*]} failed"
     changed "packages ${missing[*]}"
 }
@@ -243,6 +324,20 @@ enable_unit() {
     systemctl is-enabled --quiet "$1" 2>/dev/null && return 0
     systemctl enable --quiet "$1" || die "cannot enable $1"
     changed "enabled $1"
+}
+
+# ensure_active UNIT — start UNIT when it is not running (a daemon the package step installed without
+# starting it, or one a crash left stopped); reported as a change.
+ensure_active() {
+    systemctl is-active --quiet "$1" && return 0
+    systemctl start "$1" || die "cannot start $1 (see: journalctl -u $1)"
+    changed "started $1"
+}
+
+# daemon_reload_if CHANGED — `systemctl daemon-reload` once, when CHANGED is 1 and systemd runs.
+daemon_reload_if() {
+    (($1)) && systemd_running && systemctl daemon-reload
+    return 0
 }
 
 # swarm_state — this node's swarm state (inactive, pending, active, error, locked).
@@ -266,11 +361,31 @@ ensure_gwbridge() {
     changed "docker_gwbridge on $subnet"
 }
 
+# manager_join_token PEER VAR — the manager join token of the swarm PEER (an ip) manages, read from PEER's
+# docker API (2376, mutual TLS with this host's certificate from docker.sh) into VAR. Never printed: the
+# token stays in this process (no step prints a secret, on any path). Fails (status 1, a reason on stderr
+# without the answer's body) when PEER does not answer as a swarm manager.
+manager_join_token() {
+    local peer=$1 body __t
+    body=$(curl -sS --max-time 10 --cacert /etc/docker/tls/ca.pem --cert /etc/docker/tls/cert.pem \
+        --key /etc/docker/tls/key.pem "https://$peer:2376/swarm" 2>/dev/null) || {
+        log "$peer:2376 does not answer /swarm"
+        return 1
+    }
+    __t=$(jq -r '.JoinTokens.Manager // empty' 2>/dev/null <<<"$body") || __t=''
+    unset body
+    [[ $__t =~ ^SWMTKN-[0-9A-Za-z-]+$ ]] || {
+        log "$peer answers /swarm without a manager join token"
+        return 1
+    }
+    printf -v "$2" '%s' "$__t"
+}
+
 # swarm_join_api MANAGER TOKEN — join the swarm through MANAGER (ip:port) as a manager, via the Engine API:
 # the token goes to the daemon on a pipe and never appears in a command line (the docker CLI only takes it
-# as an argument). Waits until the node is active.
+# as an argument), and is cut out of any error text. Waits (bounded) until the node is active.
 swarm_join_api() {
-    local manager=$1 token=$2 response code i
+    local manager=$1 token=$2 response code start
     ensure_gwbridge
     log "joining the swarm through $manager"
     response=$(printf '{"ListenAddr":"%s:2377","AdvertiseAddr":"%s","RemoteAddrs":["%s"],"JoinToken":"%s"}' \
@@ -279,11 +394,12 @@ swarm_join_api() {
             --data-binary @- -w '\n%{http_code}' http://localhost/swarm/join) ||
         die "cannot reach the docker daemon to join the swarm"
     code=${response##*$'\n'}
-    [[ $code == 200 ]] || die "swarm join through $manager failed (HTTP $code): ${response%$'\n'*}"
-    for ((i = 0; ; i++)); do
-        [[ $(swarm_state) == active ]] && break
-        ((i < 60)) || die "swarm state is '$(swarm_state)' 120s after joining"
-        sleep 2
+    response=${response%$'\n'*}
+    [[ $code == 200 ]] || die "swarm join through $manager failed (HTTP $code): ${response//"$token"/<join token>}"
+    start=$SECONDS
+    until [[ $(swarm_state) == active ]]; do
+        ((SECONDS - start < 120)) || die "swarm state is '$(swarm_state)' 120s after joining"
+        sleep 0.2
     done
     changed "joined the swarm through $manager"
 }
@@ -296,11 +412,11 @@ remove_stale_nodes() {
     self_host=$(docker node inspect -f '{{.Description.Hostname}}' self)
     # The swarm marks a dead machine Down only after its heartbeat period: wait for that (bounded) rather than
     # leave the entry to the next run.
-    for ((i = 0; i < 30; i++)); do
+    for ((i = 0; i < 120; i++)); do
         nodes=$(docker node ls --format '{{.ID}}|{{.Hostname}}|{{.Status}}|{{.ManagerStatus}}')
         grep -q "|$self_host|" <<<"$(grep -v "^$self_id|" <<<"$nodes" | grep -v '|Down|')" || break
-        ((i > 0)) || log "waiting for the swarm to see the previous $self_host as down"
-        sleep 2
+        ((i > 0)) || log "waiting (up to 60s) for the swarm to see the previous $self_host as down"
+        sleep 0.5
     done
     while IFS='|' read -r id host status manager_status; do
         [[ -n $id && $id != "$self_id" && $host == "$self_host" && $status == Down ]] || continue

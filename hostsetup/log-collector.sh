@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# log-collector.sh — on the repository server: rsyslog receives the services' logs (docker's syslog driver,
-# udp 10514) and writes each service to /var/log/services/<service>.log, rotated daily, kept 14 days.
+# log-collector.sh — on the repository server: rsyslog receives the services' logs — from the other hosts'
+# relays (log-relay.sh) over tcp 2514, and from docker's syslog driver on udp 10514 (the repository's
+# own tasks send to 127.0.0.1) — and writes each service to /var/log/services/<service>.log, rotated daily,
+# kept 14 days.
 #
 # Usage:  sudo bash log-collector.sh
 # Env:    —
@@ -23,6 +25,7 @@ restart=0
 rsyslog_conf=$(cat <<'EOF'
 # managed by hive (hostsetup/log-collector.sh): service logs from docker's syslog driver
 module(load="imudp")
+module(load="imtcp")
 template(name="HiveServiceFile" type="string"
          string="/var/log/services/%programname:::secpath-replace%.log")
 ruleset(name="hive-services") {
@@ -36,6 +39,7 @@ ruleset(name="hive-services") {
     stop
 }
 input(type="imudp" address="0.0.0.0" port="10514" ruleset="hive-services") # IPv4 only: the firewall is IPv4
+input(type="imtcp" address="0.0.0.0" port="2514" ruleset="hive-services") # from the hosts' relays
 EOF
 )
 install_file_if_changed "$rsyslog_conf" "$conf" 0644 && restart=1
@@ -60,15 +64,12 @@ if ((restart)); then
         if [[ -n $previous ]]; then printf '%s' "$previous" >"$conf"; else rm -f "$conf"; fi
         die "rsyslogd -N1 rejects the configuration with $conf; restored the previous state"
     fi
-    if systemd_running; then
+    if systemd_running && systemctl is-active --quiet rsyslog.service; then
         log "restarting rsyslog"
         systemctl restart rsyslog.service
     fi
 fi
 if systemd_running; then
     enable_unit rsyslog.service
-    if ! systemctl is-active --quiet rsyslog.service; then
-        systemctl start rsyslog.service
-        changed "started rsyslog"
-    fi
+    ensure_active rsyslog.service # installed without a start by the packages step, or left stopped
 fi

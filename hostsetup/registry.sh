@@ -78,13 +78,13 @@ if systemd_running; then
         systemctl start docker-registry.service
         changed "started docker-registry"
     fi
-    for ((i = 0; ; i++)); do
-        code=$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 --cacert /etc/docker/tls/ca.pem \
-            --resolve "$HIVE_FQDN:5000:127.0.0.1" https://"$HIVE_FQDN":5000/v2/ || true)
-        [[ $code == 401 ]] && break
-        ((i < 30)) || die "https://$HIVE_FQDN:5000/v2/ (on 127.0.0.1) answers '$code', not 401" \
+    # ready = the registry answers 401 (auth required) over TLS; probe every 0.1 s, at most 60 s
+    start=$SECONDS
+    until code=$(curl -s -o /dev/null -w "%{http_code}" --max-time 5 --cacert /etc/docker/tls/ca.pem \
+        --resolve "$HIVE_FQDN:5000:127.0.0.1" https://"$HIVE_FQDN":5000/v2/) && [[ $code == 401 ]]; do
+        ((SECONDS - start < 60)) || die "https://$HIVE_FQDN:5000/v2/ (on 127.0.0.1) answers '$code', not 401" \
             "(see: journalctl -u docker-registry)"
-        sleep 2
+        sleep 0.1
     done
     log "registry answers on https://$HIVE_FQDN:5000"
 else

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # swarm-init.sh — on the first hive: create the swarm (once), with docker_gwbridge and the ingress network on
-# internal_cidr's subnets, and print the manager join token.
+# internal_cidr's subnets. It prints no join token: swarm-join reads it from this host's docker API (mutual
+# TLS), so the token never passes through Pulumi nor any output.
 #
 # Usage:  sudo env HIVE_ADVERTISE_ADDR=10.0.0.5 HIVE_INGRESS_SUBNET=172.31.248.0/22 \
 #             HIVE_GWBRIDGE_SUBNET=172.31.250.0/23 HIVE_OVERLAY_MTU=1450 bash swarm-init.sh
@@ -13,7 +14,7 @@
 #                               existing swarm through their docker API (2376, this host's TLS certificate)
 #                               and joins it instead of founding a second swarm.
 # Stdin:  —
-# Stdout: the swarm's manager join token, alone (a secret)
+# Stdout: —
 set -Eeuo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$(readlink -f "$0")")/lib.sh"
@@ -25,29 +26,28 @@ mtu=${HIVE_OVERLAY_MTU-}
     die "HIVE_ADVERTISE_ADDR '$HIVE_ADVERTISE_ADDR' is not an IPv4 address"
 [[ -z $mtu || $mtu =~ ^[1-9][0-9]{2,4}$ ]] || die "HIVE_OVERLAY_MTU '$mtu' is not an MTU"
 
-# existing_swarm_token — "<peer ip> <manager join token>" of the first peer that is a manager of a swarm
-# (this host is a replaced first hive), or fail when no peer answers as one (a new site).
-existing_swarm_token() {
-    local peer body token
-    for peer in ${HIVE_PEER_MANAGERS-}; do
-        body=$(curl -sS --max-time 10 --cacert /etc/docker/tls/ca.pem --cert /etc/docker/tls/cert.pem \
-            --key /etc/docker/tls/key.pem "https://$peer:2376/swarm" 2>/dev/null) || continue
-        token=$(jq -r '.JoinTokens.Manager // empty' <<<"$body")
-        if [[ -n $token ]]; then
-            log "peer $peer already manages a swarm: joining it instead of initialising a new one"
-            printf '%s %s' "$peer" "$token"
+# existing_swarm — the first peer that is a manager of a swarm (this host is a replaced first hive) into
+# PEER and its manager join token into TOKEN, or fail when no peer answers as one (a new site).
+existing_swarm() {
+    local p
+    for p in ${HIVE_PEER_MANAGERS-}; do
+        if manager_join_token "$p" token; then
+            log "peer $p already manages a swarm: joining it instead of initialising a new one"
+            peer=$p
             return 0
         fi
     done
     return 1
 }
 
+apt_install jq curl # the packages step installed them
 state=$(swarm_state)
 case $state in
 active) log "swarm already active" ;;
 inactive)
-    if peer_token=$(existing_swarm_token); then
-        swarm_join_api "${peer_token%% *}:2377" "${peer_token#* }"
+    peer='' token=''
+    if existing_swarm; then
+        swarm_join_api "$peer:2377" "$token"
         remove_stale_nodes
     else
         ensure_gwbridge
@@ -55,7 +55,7 @@ inactive)
         docker swarm init --advertise-addr "$HIVE_ADVERTISE_ADDR" --listen-addr "$HIVE_ADVERTISE_ADDR:2377" >/dev/null
         changed "swarm initialised"
     fi
-    unset peer_token
+    unset token
     ;;
 *) die "swarm state is '$state' (expected inactive or active): repair by hand" ;;
 esac
@@ -85,20 +85,21 @@ if [[ -n $ingress_subnet ]]; then
             done
             log "replacing ingress network '$current' with '$want'"
             printf 'y\n' | docker network rm "$current_id" >/dev/null
-            for ((i = 0; i < 30; i++)); do
+            for ((i = 0; i < 150; i++)); do # at most 30 s
                 docker network inspect "$current_id" >/dev/null 2>&1 || break
-                sleep 1
+                sleep 0.2
             done
         fi
         opts=(--driver overlay --ingress --subnet "$ingress_subnet")
         [[ -z $mtu ]] || opts+=(--opt "com.docker.network.driver.mtu=$mtu")
-        for ((i = 0; ; i++)); do
-            docker network create "${opts[@]}" apiarist-ingress >/dev/null && break
-            ((i < 10)) || die "cannot create the ingress network apiarist-ingress"
-            sleep 2 # the old ingress network may still be going away
+        start=$SECONDS
+        until docker network create "${opts[@]}" apiarist-ingress >/dev/null; do
+            ((SECONDS - start < 30)) || die "cannot create the ingress network apiarist-ingress"
+            sleep 0.5 # the old ingress network may still be going away
         done
         changed "ingress network $want"
     fi
 fi
 
-docker swarm join-token -q manager >&3
+# the other hives read the join token from this host's docker API: it must answer for them
+[[ $(docker info -f '{{.Swarm.ControlAvailable}}') == true ]] || die "this node is in the swarm but not a manager"

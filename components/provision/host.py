@@ -1,11 +1,16 @@
-"""One host's provisioning: the hostsetup files shipped with ``remote.CopyToRemote``, one ``remote.Command``
-per step (DESIGN §6).
+"""One host's provisioning: the host's hostsetup files shipped in one transfer, one ``remote.Command`` per
+step (DESIGN §6).
 
-Every copy and command carries ``triggers`` with the content hash of the files it uses and the machine's
-identity: a script edit replaces (re-runs) exactly the steps that use it, a replaced machine gets every
-``create`` again. Any other input change (the command line, i.e. the non-secret environment, or stdin) is an
-update, which re-runs ``create`` too (no ``update`` command is set). Secrets reach a step only on stdin;
-steps whose stdin or stdout is secret log nothing and keep stdout/stderr secret in state.
+Files. One ``remote.Command`` (``<host>-files``) carries every file the host's steps use as a deterministic
+tar.gz (base64) on stdin, unpacks it beside the scripts and runs ``ship.sh``, which renames each changed file
+into place (issue 13: one SSH session per host instead of one SFTP connection per file; a crash leaves no
+half-written script). A changed file changes stdin: an update, which re-runs ``create`` (no ``update`` set).
+
+Every command carries ``triggers`` with the content hash of the files it uses and the machine's identity: a
+script edit replaces (re-runs) exactly the steps that use it, a replaced machine gets every ``create`` again.
+Any other input change (the command line, i.e. the non-secret environment, or stdin) is an update, which
+re-runs ``create`` too. Secrets reach a step only on stdin; steps whose stdin is secret log nothing and keep
+stdout/stderr secret in state.
 
 Steps are added by :meth:`HostProvisioner.run` in an order where everything a step waits for already exists
 (:func:`components.provision.steps.site_steps` gives one); cross-host waits are passed in as resources.
@@ -13,8 +18,11 @@ Steps are added by :meth:`HostProvisioner.run` in an order where everything a st
 
 from __future__ import annotations
 
+import base64
+import gzip
 import hashlib
-import os
+import io
+import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +31,7 @@ import pulumi
 from pulumi_command import remote
 
 from components.infra.types import ProvisionedHost
-from components.provision.steps import StepSpec, remote_path, render_command
+from components.provision.steps import StepSpec, remote_dir, render_command
 
 HOSTSETUP_DIR = Path(__file__).resolve().parents[2] / "hostsetup"
 # A fresh machine may refuse connections (booting) or keys (cloud-init not done) for a few minutes. The
@@ -33,6 +41,8 @@ DIAL_ERROR_LIMIT = 60
 PER_DIAL_TIMEOUT = 15
 DELETE_TIMEOUT = "5m"
 SECRET_OUTPUTS = ["stdout", "stderr"]
+SHIP = "ship.sh"
+FILES_TIMEOUT = "5m"
 
 
 @dataclass(frozen=True)
@@ -48,11 +58,30 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def bundle(directory: Path, files: Sequence[str]) -> str:
+    """``files`` of ``directory`` as a base64 tar.gz that depends on their names and contents only (sorted,
+    no times, owners or modes), so an unchanged set of files gives the same text on every run."""
+    raw = io.BytesIO()
+    with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz, tarfile.open(fileobj=gz, mode="w") as tar:
+        for name in sorted(set(files)):
+            data = (directory / name).read_bytes()
+            info = tarfile.TarInfo(name)
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return base64.b64encode(raw.getvalue()).decode()
+
+
+def ship_command(user: str) -> str:
+    """Unpack the bundle on stdin into ``<remote_dir>/.incoming`` and let ``ship.sh`` put it in place."""
+    incoming = f"{remote_dir(user)}/.incoming"
+    return f"rm -rf {incoming} && mkdir -p {incoming} && base64 -d | tar -xzf - -C {incoming} && bash {incoming}/{SHIP}"
+
+
 class HostProvisioner(pulumi.ComponentResource):
     """The hostsetup files on one host and the commands of its steps (``commands[step]``)."""
 
     commands: dict[str, remote.Command]
-    copies: dict[str, remote.CopyToRemote]
+    files: remote.Command  # ships every hostsetup file of the host; the steps (and drbd's scripts) wait for it
 
     def __init__(self, name: str, args: HostProvisionerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hive:provision:Host", name, None, opts)
@@ -67,25 +96,26 @@ class HostProvisioner(pulumi.ComponentResource):
             dial_error_limit=DIAL_ERROR_LIMIT,
             per_dial_timeout=PER_DIAL_TIMEOUT,
         )
-        files = list(dict.fromkeys(f for spec in args.steps for f in spec.files))
+        files = list(dict.fromkeys([SHIP, *(f for spec in args.steps for f in spec.files)]))
         missing = [f for f in files if not (args.scripts_dir / f).is_file()]
         if missing:
             raise pulumi.RunError(f"hostsetup files missing in {args.scripts_dir}: {', '.join(missing)}")
         self.hashes = {f: file_sha256(args.scripts_dir / f) for f in files}
-        self.copies = {}
-        for file in files:
-            self.copies[file] = remote.CopyToRemote(
-                f"{name}-copy-{file}",
-                connection=self.connection,
-                source=pulumi.FileAsset(_asset_path(args.scripts_dir / file)),
-                remote_path=remote_path(args.ssh_user, file),
-                triggers=[self.hashes[file], host.identity],
-                opts=self._opts(),
-            )
+        self.files = remote.Command(
+            f"{name}-files",
+            connection=self.connection,
+            create=ship_command(args.ssh_user),
+            stdin=bundle(args.scripts_dir, files),
+            triggers=[host.identity],
+            logging=remote.Logging.STDOUT_AND_STDERR,
+            add_previous_output_in_env=False,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                deleted_with=host.machine,
+                custom_timeouts=pulumi.CustomTimeouts(create=FILES_TIMEOUT, update=FILES_TIMEOUT),
+            ),
+        )
         self.commands = {}
-
-    def _opts(self) -> pulumi.ResourceOptions:
-        return pulumi.ResourceOptions(parent=self, deleted_with=self._args.host.machine)
 
     def run(
         self,
@@ -100,8 +130,7 @@ class HostProvisioner(pulumi.ComponentResource):
         if spec.name in self.commands:
             raise ValueError(f"step {spec.name} on {spec.host} added twice")
         earlier = [self.commands[name] for name in spec.depends_on]
-        copies = [self.copies[file] for file in spec.files]
-        timeout = f"{spec.timeout_minutes}m"
+        timeout = spec.custom_timeout  # never stops a hung command (see steps.py): the host-side limit does
         secret = spec.handles_secrets
         command = remote.Command(
             f"{self._name}-{spec.name}",
@@ -114,7 +143,7 @@ class HostProvisioner(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 deleted_with=self._args.host.machine,
-                depends_on=[*copies, *earlier, *after],
+                depends_on=[self.files, *earlier, *after],
                 additional_secret_outputs=SECRET_OUTPUTS if secret else None,
                 custom_timeouts=pulumi.CustomTimeouts(create=timeout, update=timeout, delete=DELETE_TIMEOUT),
             ),
@@ -125,9 +154,3 @@ class HostProvisioner(pulumi.ComponentResource):
     def finish(self) -> None:
         """Call once every step is added."""
         self.register_outputs({"steps": list(self.commands)})
-
-
-def _asset_path(path: Path) -> str:
-    """The asset's path relative to the working directory (the project directory under ``pulumi``), so
-    the state does not depend on where the checkout lives."""
-    return os.path.relpath(path, Path.cwd())

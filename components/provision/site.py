@@ -1,7 +1,7 @@
 """The whole site's provisioning: a :class:`HostProvisioner` per host, all in parallel, and the few real
 cross-host dependencies (:mod:`components.provision.steps`): every ``swarm-join`` waits for the first hive's
-``swarm-init`` and reads its stdout (the join token) on stdin; every ``registry-login`` away from the
-repository waits for the repository's ``registry``.
+``swarm-init`` (and fetches the join token itself, host to host: no step prints a secret); every
+``registry-login`` away from the repository waits for the repository's ``registry``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from components.infra.types import ProvisionedHost
 from components.inventory.site import Site
 from components.pki import Pki
 from components.provision.host import HostProvisioner, HostProvisionerArgs
-from components.provision.steps import LIB, Stdin, StepRef, StepSpec, host_steps, site_steps
+from components.provision.steps import Stdin, StepRef, StepSpec, host_steps, site_steps
 
 REGISTRY_PASSWORD_LENGTH = 24
 SWARM_STEPS = ("swarm-init", "swarm-join", "node-labels")
@@ -95,7 +95,7 @@ class SiteProvisioner(pulumi.ComponentResource):
         self.agent_ready = [c for ref, c in self.commands.items() if ref.step == "backup"]
         # The swarm layer's DRBD volume steps run their own scripts beside the shipped lib.sh.
         self.drbd_ready = [c for ref, c in self.commands.items() if ref.step in DRBD_STEPS] + [
-            host.copies[LIB] for host in self.hosts.values()
+            host.files for host in self.hosts.values()
         ]
         self.register_outputs({"registry_password": self.registry_password})
 
@@ -114,7 +114,4 @@ class SiteProvisioner(pulumi.ComponentResource):
             if self._offsite_secrets is not None:
                 bundle = pulumi.Output.all(bundle, self._offsite_secrets).apply(lambda parts: "".join(parts))
             return pulumi.Output.secret(bundle)
-        if spec.stdin is Stdin.JOIN_TOKEN:
-            (init,) = spec.after  # the first hive's swarm-init
-            return pulumi.Output.secret(self.commands[init].stdout)
         raise ValueError(f"step {spec.name}: no stdin for {spec.stdin}")

@@ -4,15 +4,35 @@ For a :class:`~components.inventory.site.Site` it answers: which steps run on wh
 with which environment, which secret each one reads on stdin, what each waits for (on its own host and on
 other hosts), which files it needs shipped, and the exact command line.
 
-Ordering. On one host the steps run one after the other in catalogue order (each step assumes the previous
-ones — packages, /etc/hosts, the firewall, docker — and two steps running apt at once would only queue on
-dpkg's lock). Across hosts only the real dependencies are ordered:
+Package work. Each catalogue entry lists the Debian packages its script installs (``packages``). A host's
+``packages`` step — right after ``wait-ready`` — installs the union of its steps' packages with one
+``apt-get update`` and one ``apt-get install`` (issue 13): the other steps find their packages installed and
+never run apt, so no two steps queue on dpkg's lock and a step run by hand still installs what it needs. The
+list is the ``packages`` step's command line: a changed list re-runs that step only. A package may carry a
+condition, ``name@condition`` (``hostsetup/lib.sh`` ``pkg_wanted``): the host decides (e.g. ``chrony`` only
+where no time client runs).
 
-* ``swarm-join`` on a hive waits for ``swarm-init`` on the first hive (it reads the join token, which
-  ``swarm-init`` prints on stdout);
+Ordering. On one host a step waits only for the steps it names in ``needs`` (those planned on that host);
+steps that need nothing of each other run at the same time. Across hosts only the real dependencies are
+ordered:
+
+* ``swarm-join`` on a hive waits for ``swarm-init`` on the first hive (it then reads the join token itself
+  from the first hive's docker API with its own TLS certificate: the token never passes through Pulumi);
 * ``registry-login`` on every server other than the repository waits for ``registry`` on the repository.
 
-Everything else on different hosts runs in parallel.
+Everything else on different hosts runs in parallel; the repository's own steps (registry, log-collector)
+are on no hive's path except registry-login's.
+
+Time limits (issue 9 defect 7). pulumi-command runs a remote command with ``session.Run(cmd)`` and no context
+(pulumi/pulumi-command ``provider/pkg/provider/remote/commandOutputs.go``: ``err = session.Run(cmd)``), so a
+custom timeout never stops a hung remote command. Every step therefore runs under coreutils ``timeout`` on
+the host (``timeout_seconds``: TERM to the step's whole process group, KILL ``KILL_AFTER`` later), and every
+wait inside the scripts is bounded on its own; the resource's custom timeout is the host limit plus a margin.
+
+Extension point (for new steps, e.g. monitoring): append a :class:`StepDefinition` to ``CATALOGUE`` — its
+``runs_on`` rule, ``env``, ``packages`` (they join the host's package step), ``needs`` (same-host steps) and
+``after`` (other hosts' steps), ``timeout_seconds``; add ``hostsetup/<name>.sh`` and its row in
+hostsetup/README.md.
 
 Address pool (``HIVE_ADDRESS_POOL``, docker's ``default-address-pools`` for *local* networks). hive-builder
 splits ``internal_cidr`` (reference §1.4) into the overlay default network ¼, ingress ¼, docker_gwbridge ⅛,
@@ -34,6 +54,7 @@ from __future__ import annotations
 
 import enum
 import heapq
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -49,11 +70,16 @@ REGISTRY_PORT = 5000
 SWARM_PORT = 2377
 
 
+KILL_AFTER = 30  # seconds between the time limit's TERM and KILL
+TIMEOUT_MARGIN = 120  # seconds the resource's custom timeout adds to the host-side limit
+PACKAGE_RE = re.compile(r"^[a-z0-9][a-z0-9+.-]+(@[a-z_]+)?$")
+PACKAGE_CONDITIONS = frozenset({"time_client", "apparmor"})  # lib.sh pkg_wanted knows these
+
+
 class Stdin(enum.Enum):
     """The secret a step reads on stdin (hostsetup/README.md). Secrets never go on the command line."""
 
     TLS = "tls"  # the host key PEM, the host certificate PEM, the CA certificate PEM, in this order
-    JOIN_TOKEN = "join_token"  # the manager join token (swarm-init's stdout on the first hive)
     REGISTRY_PASSWORD = "registry_password"  # the registry password of user hive
     DRBD_URL = "drbd_url"  # hive:drbd_download_url when it is a Pulumi secret (HIVE_DRBD_URL is then "-")
     BACKUP = "backup"  # the backup agent's key, certificate, CA certificate; then the off-site NAME=value lines
@@ -75,11 +101,10 @@ class StepSpec:
     name: str
     env: Mapping[str, str]
     stdin: Stdin | None
-    secret_stdout: bool  # stdout carries a secret (swarm-init: the join token)
     files: tuple[str, ...]  # every file under hostsetup/ it needs on the host, lib.sh and the script included
     depends_on: tuple[str, ...]  # steps on the same host that must have run
     after: tuple[StepRef, ...]  # steps on other hosts that must have run
-    timeout_minutes: int
+    timeout_seconds: int  # the host-side hard limit (coreutils timeout)
 
     @property
     def script(self) -> str:
@@ -95,8 +120,14 @@ class StepSpec:
 
     @property
     def handles_secrets(self) -> bool:
-        """Its stdin or stdout is secret: no logging, stdout/stderr secret in state."""
-        return self.stdin is not None or self.secret_stdout
+        """Its stdin is secret: no logging, stdout/stderr secret in state (no script prints a secret, but a
+        failed command's error text carries its output: keep it out of logs anyway)."""
+        return self.stdin is not None
+
+    @property
+    def custom_timeout(self) -> str:
+        """The resource's custom timeout: the host-side limit, its KILL grace and a margin for SSH."""
+        return f"{self.timeout_seconds + KILL_AFTER + TIMEOUT_MARGIN}s"
 
 
 HostPredicate = Callable[[Site, Host], bool]
@@ -120,10 +151,19 @@ class StepDefinition:
     runs_on: HostPredicate
     env: EnvBuilder = _no_env
     stdin: Stdin | Callable[[Site], Stdin | None] | None = None  # a callable decides per site
-    secret_stdout: bool = False
     assets: tuple[str, ...] = ()  # files besides lib.sh and the script that the script reads from $HERE
     after: CrossHost = _no_cross
-    timeout_minutes: int = 15
+    timeout_seconds: int = 300  # host-side hard limit; every wait in the script is bounded below it
+    packages: tuple[str, ...] = ()  # what the script's apt_install installs (`name` or `name@condition`)
+    needs: tuple[str, ...] = ("packages",)  # same-host steps it waits for (when planned on the host)
+
+    def __post_init__(self) -> None:
+        bad = [p for p in self.packages if not _valid_package(p)]
+        if bad:
+            raise ValueError(
+                f"step {self.name}: bad package entries {bad} (name or name@condition, "
+                f"conditions: {sorted(PACKAGE_CONDITIONS)})"
+            )
 
     @property
     def script(self) -> str:
@@ -132,6 +172,11 @@ class StepDefinition:
     @property
     def files(self) -> tuple[str, ...]:
         return (LIB, self.script, *self.assets)
+
+
+def _valid_package(package: str) -> bool:
+    condition = package.partition("@")[2]
+    return bool(PACKAGE_RE.match(package)) and (not condition or condition in PACKAGE_CONDITIONS)
 
 
 # --- values derived from the site -------------------------------------------------------------------------
@@ -198,6 +243,10 @@ def _is_hive(site: Site, host: Host) -> bool:
 
 def _is_repository(site: Site, host: Host) -> bool:
     return host.is_repository
+
+
+def _is_not_repository(site: Site, host: Host) -> bool:
+    return not host.is_repository
 
 
 def _base_env(site: Site, host: Host) -> dict[str, str]:
@@ -279,35 +328,95 @@ def _after_registry(site: Site, host: Host) -> tuple[StepRef, ...]:
     return () if host.is_repository else (StepRef(site.repository.fqdn, "registry"),)
 
 
+BASE_PACKAGES = ("ca-certificates", "curl", "iproute2", "iptables", "conntrack", "jq", "sudo", "chrony@time_client")
+BACKUP_PACKAGES = ("python3-minimal", "docker-cli", "bsdutils", "restic")  # restic: off-site copies
+DOCKER_PACKAGES = ("ca-certificates", "jq", "openssl", "docker.io", "docker-cli", "apparmor@apparmor")
+
 CATALOGUE: tuple[StepDefinition, ...] = (
-    StepDefinition("wait-ready", _all, timeout_minutes=35),  # the script waits up to 3 × 600 s
-    StepDefinition("base", _all, _base_env, timeout_minutes=20),
-    StepDefinition("firewall", _all, _firewall_env, assets=("hive-firewall",)),
-    StepDefinition("docker", _all, _docker_env, stdin=Stdin.TLS, timeout_minutes=20),
+    # cloud-init, boot and other apt runs: 3 waits of HIVE_WAIT_TIMEOUT (600 s) at most
+    StepDefinition("wait-ready", _all, timeout_seconds=1860, needs=()),
+    # one apt-get update + one install of every package the host's steps need (env: _packages_env)
     StepDefinition(
-        "registry", _is_repository, lambda site, host: {"HIVE_FQDN": host.fqdn}, stdin=Stdin.REGISTRY_PASSWORD
+        "packages", _all, lambda site, host: _packages_env(site, host), timeout_seconds=1200, needs=("wait-ready",)
     ),
-    StepDefinition("log-collector", _is_repository),
+    StepDefinition("base", _all, _base_env, packages=BASE_PACKAGES),
+    StepDefinition("firewall", _all, _firewall_env, assets=("hive-firewall",), packages=("iptables",)),
+    # docker's node name is the hostname at its start: after base
+    StepDefinition(
+        "docker",
+        _all,
+        _docker_env,
+        stdin=Stdin.TLS,
+        timeout_seconds=600,
+        packages=DOCKER_PACKAGES,
+        needs=("packages", "base"),
+    ),
+    StepDefinition(
+        "registry",
+        _is_repository,
+        lambda site, host: {"HIVE_FQDN": host.fqdn},
+        stdin=Stdin.REGISTRY_PASSWORD,
+        packages=("docker-registry", "apache2-utils", "curl"),
+        needs=("docker",),
+    ),
+    StepDefinition("log-collector", _is_repository, packages=("rsyslog", "logrotate")),
+    # the services' local syslog endpoint (udp 127.0.0.1:10514) with a disk queue to the collector (issue 16)
+    StepDefinition(
+        "log-relay",
+        _is_not_repository,
+        lambda site, host: {"HIVE_LOG_COLLECTOR": site.repository.private_ip},
+        packages=("rsyslog",),
+    ),
+    StepDefinition(
+        "swarm-init",
+        _is_first_hive,
+        _swarm_init_env,
+        timeout_seconds=600,
+        packages=("jq", "curl"),
+        needs=("docker", "firewall"),
+    ),
+    StepDefinition(
+        "swarm-join",
+        _is_other_hive,
+        _swarm_join_env,
+        after=_after_swarm_init,
+        timeout_seconds=600,
+        packages=("jq", "curl"),
+        needs=("docker", "firewall"),
+    ),
+    StepDefinition(
+        "node-labels",
+        _is_hive,
+        lambda site, host: {"HIVE_NODE_LABELS": node_labels(host)},
+        needs=("swarm-init", "swarm-join"),
+    ),
     StepDefinition(
         "backup",
         _runs_backup_agent,
         lambda site, host: backup_step_env(site),
         stdin=Stdin.BACKUP,
         assets=("hive-backup",),
+        packages=BACKUP_PACKAGES,
     ),
-    StepDefinition("swarm-init", _is_first_hive, _swarm_init_env, secret_stdout=True),
-    StepDefinition("swarm-join", _is_other_hive, _swarm_join_env, stdin=Stdin.JOIN_TOKEN, after=_after_swarm_init),
-    StepDefinition("node-labels", _is_hive, lambda site, host: {"HIVE_NODE_LABELS": node_labels(host)}),
     StepDefinition(
         "registry-login",
         _all,
         lambda site, host: {"HIVE_REGISTRY": registry_address(site), "HIVE_ADMIN_USER": site.stage.ssh_user},
         stdin=Stdin.REGISTRY_PASSWORD,
         after=_after_registry,
+        packages=("jq",),
+        needs=("base", "docker", "registry"),  # base: /etc/hosts names the repository
     ),
-    # Last on the host: building the module takes minutes and nothing of the swarm waits for it.
-    StepDefinition("drbd-install", _is_drbd_hive, _drbd_install_env, stdin=_drbd_install_stdin, timeout_minutes=30),
-    StepDefinition("drbd-pool", _is_drbd_hive, _drbd_pool_env),
+    # Building the module takes minutes and nothing of the swarm waits for it.
+    StepDefinition(
+        "drbd-install",
+        _is_drbd_hive,
+        _drbd_install_env,
+        stdin=_drbd_install_stdin,
+        timeout_seconds=1800,
+        needs=("packages", "base"),
+    ),
+    StepDefinition("drbd-pool", _is_drbd_hive, _drbd_pool_env, timeout_seconds=600, needs=("drbd-install",)),
 )
 STEP_NAMES: tuple[str, ...] = tuple(d.name for d in CATALOGUE)
 _POSITION = {name: i for i, name in enumerate(STEP_NAMES)}
@@ -328,23 +437,37 @@ def all_files() -> tuple[str, ...]:
 # --- plans ------------------------------------------------------------------------------------------------
 
 
+def host_packages(site: Site, host: Host) -> tuple[str, ...]:
+    """Every package the host's steps install, in catalogue order, each once."""
+    wanted = [p for d in CATALOGUE if d.runs_on(site, host) for p in d.packages]
+    return tuple(dict.fromkeys(wanted))
+
+
+def _packages_env(site: Site, host: Host) -> dict[str, str]:
+    return {"HIVE_PACKAGES": " ".join(host_packages(site, host))}
+
+
 def host_steps(site: Site, host: Host) -> list[StepSpec]:
-    """The steps of one host, in the order they run there."""
+    """The steps of one host, in catalogue order (each after every step it needs)."""
+    planned = [d for d in CATALOGUE if d.runs_on(site, host)]
+    names = {d.name for d in planned}
     specs: list[StepSpec] = []
-    for d in CATALOGUE:
-        if not d.runs_on(site, host):
-            continue
+    for d in planned:
+        depends_on = tuple(n for n in d.needs if n in names)
+        earlier = {s.name for s in specs}
+        late = [n for n in depends_on if n not in earlier]
+        if late:
+            raise ValueError(f"step {d.name} needs {late}, which come after it in the catalogue")
         specs.append(
             StepSpec(
                 host=host.fqdn,
                 name=d.name,
                 env=d.env(site, host),
                 stdin=d.stdin(site) if callable(d.stdin) else d.stdin,
-                secret_stdout=d.secret_stdout,
                 files=d.files,
-                depends_on=(specs[-1].name,) if specs else (),
+                depends_on=depends_on,
                 after=d.after(site, host),
-                timeout_minutes=d.timeout_minutes,
+                timeout_seconds=d.timeout_seconds,
             )
         )
     return specs
@@ -404,12 +527,14 @@ def remote_path(user: str, file: str) -> str:
 
 
 def render_command(spec: StepSpec, user: str) -> str:
-    """``sudo env HIVE_A=… HIVE_B=… bash ~/.hive/hostsetup/<step>.sh``, every value shell-quoted.
+    """``sudo timeout -k 30 <limit> env HIVE_A=… HIVE_B=… bash ~/.hive/hostsetup/<step>.sh``, values quoted.
 
-    The environment is sorted by name so the command text (an input: a change re-runs the step) is stable.
-    Root needs no sudo. Secrets are never part of it (they go to stdin).
+    ``timeout`` is the step's hard limit on the host (see the module docstring): it signals the step's whole
+    process group and exits 124 (137 after KILL). The environment is sorted by name so the command text (an
+    input: a change re-runs the step) is stable. Root needs no sudo. Secrets are never part of it (stdin).
     """
     words = [] if user == "root" else ["sudo"]
+    words += ["timeout", "-k", str(KILL_AFTER), str(spec.timeout_seconds)]
     if spec.env:
         words.append("env")
         for name in sorted(spec.env):

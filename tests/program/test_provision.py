@@ -2,21 +2,24 @@
 
 What is proven here (DESIGN §6, issue 4): every host gets exactly its steps; the repository is no swarm member
 when separate_repository is true; triggers carry the script hashes and the machine identity; secrets (registry
-password, TLS keys, join token) travel only on stdin and never in a command line or a plain value; secret
-steps log nothing; steps on different hosts wait for each other only where they must (the graph is asserted
-exactly); every input is valid against the SDK's own types.
+password, TLS keys) travel only on stdin and never in a command line or a plain value, and the swarm join
+token not through the program at all; secret steps log nothing; each host's files arrive in one command;
+steps wait for each other only where they must (the graph is asserted exactly); every input is valid against
+the SDK's own types.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
-import itertools
+import io
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.harness import UNKNOWN, BaseMocks, check_inputs, is_unknown, run_program
+from tests.harness import BaseMocks, check_inputs, is_unknown, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTSETUP = ROOT / "hostsetup"
@@ -28,7 +31,6 @@ SSH_KEY = (
     "QyNTUxOQAAACBfakeFAKEfakeFAKEfakeFAKEfakeFAKEfakeFAKEfakeFAKEAAAAJhive\n"
     "-----END OPENSSH PRIVATE KEY-----\n"
 )
-JOIN_TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx"
 FOUR = ["192.168.0.10", "192.168.0.11", "192.168.0.12", "192.168.0.13"]
 BASE_CONFIG: dict[str, Any] = {
     "hive:name": "pdns",
@@ -40,21 +42,19 @@ BASE_CONFIG: dict[str, Any] = {
     "hive:ssh_private_key": SSH_KEY,
 }
 SHARED_CONFIG = {**BASE_CONFIG, "hive:ip_address_list": FOUR[:3], "hive:separate_repository": False}
-COMMON = ["wait-ready", "base", "firewall", "docker"]
+COMMON = ["wait-ready", "packages", "base", "firewall", "docker"]
 DRBD = ["drbd-install", "drbd-pool"]  # the sample site has a drbd volume
-SECRET_STEPS = {"docker", "swarm-init", "swarm-join", "registry", "registry-login", "backup"}
+SECRET_STEPS = {"docker", "registry", "registry-login", "backup"}
 ASSETS = {"firewall": ["hive-firewall"], "backup": ["hive-backup"]}  # files a step ships besides its script
 MY_TYPES = (COMMAND, COPY, "tls:", "random:")
 
 
 class Mocks(BaseMocks):
-    """The harness's fakes, plus: swarm-init prints a join token; a first run has no previous stack outputs."""
+    """The harness's fakes, plus: a first run has no previous stack outputs."""
 
     def outputs_for(self, args):
         if args.typ == "pulumi:pulumi:StackReference":
             return {"outputs": {}, "secretOutputNames": []}
-        if args.typ == COMMAND and args.name.endswith("-swarm-init"):
-            return {"stdout": UNKNOWN if self.preview else JOIN_TOKEN, "stderr": UNKNOWN if self.preview else ""}
         return None
 
 
@@ -87,7 +87,7 @@ def provisioned(program, type_: str) -> list:
 
 
 def hostnames(program) -> list[str]:
-    return sorted({r.name.split("-copy-")[0] for r in provisioned(program, COPY)})
+    return sorted(r.name.removesuffix("-files") for r in provisioned(program, COMMAND) if r.name.endswith("-files"))
 
 
 def split_name(name: str, hosts: list[str]) -> tuple[str, str]:
@@ -97,24 +97,13 @@ def split_name(name: str, hosts: list[str]) -> tuple[str, str]:
 
 
 def steps_by_host(program) -> dict[str, list[str]]:
-    """Each host's steps in the order their own chain runs them."""
+    """Each host's steps (not its files command), in the order they were registered."""
     hosts = hostnames(program)
-    commands = {r.urn: split_name(r.name, hosts) for r in provisioned(program, COMMAND)}
-    result: dict[str, list[str]] = {}
-    for host in hosts:
-        mine = {urn: step for urn, (h, step) in commands.items() if h == host}
-        previous = {}
-        for r in provisioned(program, COMMAND):
-            if r.urn in mine:
-                before = [mine[u] for u in r.dependencies if u in mine]
-                assert len(before) <= 1, f"{r.name} waits for several steps of its own host: {before}"
-                previous[mine[r.urn]] = before[0] if before else None
-        (first,) = [s for s, p in previous.items() if p is None]
-        chain = [first]
-        while nxt := [s for s, p in previous.items() if p == chain[-1]]:
-            chain += nxt
-        assert sorted(chain) == sorted(previous)
-        result[host] = chain
+    result: dict[str, list[str]] = {h: [] for h in hosts}
+    for r in provisioned(program, COMMAND):
+        host, step = split_name(r.name, hosts)
+        if step != "files":
+            result[host].append(step)
     return result
 
 
@@ -125,10 +114,30 @@ def command_edges(program) -> set[tuple[str, str, str, str]]:
     return {(*by_urn[r.urn], *by_urn[d]) for r in provisioned(program, COMMAND) for d in r.dependencies if d in by_urn}
 
 
-def expected_edges(chains: dict[str, list[str]], first: str, repository: str) -> set[tuple[str, str, str, str]]:
-    edges = {(h, b, h, a) for h, chain in chains.items() for a, b in itertools.pairwise(chain)}
-    for host, chain in chains.items():
-        if "swarm-join" in chain:
+# Same-host waits: what each step needs on its own host (when that step runs there).
+NEEDS = {
+    "wait-ready": (),
+    "packages": ("wait-ready",),
+    "base": ("packages",),
+    "firewall": ("packages",),
+    "docker": ("packages", "base"),
+    "registry": ("docker",),
+    "log-collector": ("packages",),
+    "log-relay": ("packages",),
+    "swarm-init": ("docker", "firewall"),
+    "swarm-join": ("docker", "firewall"),
+    "node-labels": ("swarm-init", "swarm-join"),
+    "registry-login": ("base", "docker", "registry"),
+    "drbd-install": ("packages", "base"),
+    "drbd-pool": ("drbd-install",),
+}
+
+
+def expected_edges(by_host: dict[str, list[str]], first: str, repository: str) -> set[tuple[str, str, str, str]]:
+    edges = {(h, step, h, "files") for h, steps in by_host.items() for step in steps}
+    for host, steps in by_host.items():
+        edges |= {(host, step, host, need) for step in steps for need in NEEDS[step] if need in steps}
+        if "swarm-join" in steps:
             edges.add((host, "swarm-join", first, "swarm-init"))
         if host != repository:
             edges.add((host, "registry-login", repository, "registry"))
@@ -159,11 +168,11 @@ def marker(pem: str) -> str:
 
 
 def test_each_host_gets_its_steps(separate):
-    assert steps_by_host(separate) == {
-        "s-hive0": [*COMMON, "swarm-init", "node-labels", "registry-login", *DRBD],
-        "s-hive1": [*COMMON, "swarm-join", "node-labels", "registry-login", *DRBD],
-        "s-hive2": [*COMMON, "swarm-join", "node-labels", "registry-login", *DRBD],
-        "s-hive3": [*COMMON, "registry", "log-collector", "backup", "registry-login"],
+    assert {h: sorted(s) for h, s in steps_by_host(separate).items()} == {
+        "s-hive0": sorted([*COMMON, "log-relay", "swarm-init", "node-labels", "registry-login", *DRBD]),
+        "s-hive1": sorted([*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login", *DRBD]),
+        "s-hive2": sorted([*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login", *DRBD]),
+        "s-hive3": sorted([*COMMON, "registry", "log-collector", "backup", "registry-login"]),
     }
 
 
@@ -173,16 +182,9 @@ def test_repository_is_no_swarm_member_when_separate(separate):
 
 
 def test_shared_repository_joins_the_swarm(shared):
-    assert steps_by_host(shared)["s-hive2"] == [
-        *COMMON,
-        "registry",
-        "log-collector",
-        "backup",
-        "swarm-join",
-        "node-labels",
-        "registry-login",
-        *DRBD,
-    ]
+    assert sorted(steps_by_host(shared)["s-hive2"]) == sorted(
+        [*COMMON, "registry", "log-collector", "backup", "swarm-join", "node-labels", "registry-login", *DRBD]
+    )
     labels = shared.one(COMMAND, "s-hive2-node-labels").input("create")
     assert "HIVE_NODE_LABELS='servers=true hives=true repository=true'" in labels
 
@@ -197,36 +199,33 @@ def test_dependency_graph_is_exact_with_a_shared_repository(shared):
     assert command_edges(shared) == expected_edges(chains, first="s-hive0", repository="s-hive2")
 
 
-def test_commands_wait_for_their_own_files_only(separate):
-    hosts = hostnames(separate)
-    copies = {r.urn: r for r in provisioned(separate, COPY)}
-    for r in provisioned(separate, COMMAND):
-        host, step = split_name(r.name, hosts)
-        mine = {copies[u].name for u in r.dependencies if u in copies}
-        expected = {f"{host}-copy-lib.sh", f"{host}-copy-{step}.sh"}
-        expected |= {f"{host}-copy-{asset}" for asset in ASSETS.get(step, [])}
-        assert mine == expected, r.name
-
-
-# --- copies, triggers, command lines ----------------------------------------------------------------------
-
-
-def test_copies_ship_the_scripts_with_hash_and_machine_triggers(separate):
-    for r in provisioned(separate, COPY):
-        host, file = r.name.split("-copy-")
-        assert r.input("remotePath") == f"/home/admin/.hive/hostsetup/{file}"
-        assert Path(r.inputs["source"].path).name == file
+def test_each_host_gets_its_files_in_one_command(separate):
+    """One command per host ships every file its steps use (issue 13: one transfer instead of one per file)."""
+    assert provisioned(separate, COPY) == []
+    for host in hostnames(separate):
+        files = separate.one(COMMAND, f"{host}-files")
         ip = FOUR[int(host[-1])]
-        assert r.input("triggers") == [sha256(file), f"{host}.pdns@{ip}#generation-0"]
-        assert r.input("connection.host") == ip
-        assert r.input("connection.user") == "admin"
-        assert r.is_secret_input("connection.privateKey")
+        assert files.input("triggers") == [f"{host}.pdns@{ip}#generation-0"]
+        assert files.input("create").endswith("bash /home/admin/.hive/hostsetup/.incoming/ship.sh")
+        assert files.input("connection.host") == ip
+        assert files.is_secret_input("connection.privateKey")
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(files.input("stdin"))), mode="r:gz") as tar:
+            shipped = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+        steps = steps_by_host(separate)[host]
+        expected = {"ship.sh", "lib.sh", *(f"{s}.sh" for s in steps), *(a for s in steps for a in ASSETS.get(s, []))}
+        assert set(shipped) == expected
+        assert all(shipped[name] == (HOSTSETUP / name).read_bytes() for name in shipped)
+
+
+# --- triggers, command lines --------------------------------------------------------------------------------
 
 
 def test_command_triggers_carry_script_hashes_and_machine(separate):
     hosts = hostnames(separate)
     for r in provisioned(separate, COMMAND):
         host, step = split_name(r.name, hosts)
+        if step == "files":
+            continue
         files = ["lib.sh", f"{step}.sh", *ASSETS.get(step, [])]
         triggers = r.input("triggers")
         assert triggers[-1] == f"{host}.pdns@{FOUR[int(host[-1])]}#generation-0"
@@ -236,10 +235,12 @@ def test_command_triggers_carry_script_hashes_and_machine(separate):
 def test_command_lines(separate):
     join = separate.one(COMMAND, "s-hive2-swarm-join").input("create")
     assert join == (
-        "sudo env HIVE_ADVERTISE_ADDR=192.168.0.12 HIVE_GWBRIDGE_SUBNET='' HIVE_MANAGER_ADDR=192.168.0.10:2377 "
-        "bash /home/admin/.hive/hostsetup/swarm-join.sh"
+        "sudo timeout -k 30 600 env HIVE_ADVERTISE_ADDR=192.168.0.12 HIVE_GWBRIDGE_SUBNET='' "
+        "HIVE_MANAGER_ADDR=192.168.0.10:2377 bash /home/admin/.hive/hostsetup/swarm-join.sh"
     )
     for r in provisioned(separate, COMMAND):
+        if r.name.endswith("-files"):
+            continue
         assert r.input("create").endswith(f"bash /home/admin/.hive/hostsetup/{r.name.split('-', 2)[2]}.sh")
         assert r.input("addPreviousOutputInEnv") is False
         assert "environment" not in r.inputs  # no AcceptEnv needed: the environment is on the command line
@@ -273,6 +274,9 @@ def test_secret_steps_log_nothing_and_keep_output_secret(separate):
     hosts = hostnames(separate)
     for r in provisioned(separate, COMMAND):
         _, step = split_name(r.name, hosts)
+        if step == "files":
+            assert r.input("logging") == "stdoutAndStderr" and not r.is_secret_input("stdin")
+            continue
         if step in SECRET_STEPS:
             assert r.input("logging") == "none", r.name
             assert {"stdout", "stderr"} <= set(r.additional_secret_outputs), r.name
@@ -295,20 +299,21 @@ def test_secret_stdin(separate_up):
         assert docker.input("stdin") == "".join(blocks)
         assert program.one(COMMAND, f"{host}-registry-login").input("stdin") == password
     assert program.one(COMMAND, "s-hive3-registry").input("stdin") == password
-    for host in ["s-hive1", "s-hive2"]:
-        assert program.one(COMMAND, f"{host}-swarm-join").input("stdin") == JOIN_TOKEN
+    for host in ["s-hive1", "s-hive2"]:  # the join token goes host to host, never through Pulumi
+        assert "stdin" not in program.one(COMMAND, f"{host}-swarm-join").inputs
+    assert "stdin" not in program.one(COMMAND, "s-hive0-swarm-init").inputs
     for r in provisioned(program, COMMAND):
-        if "stdin" in r.inputs:
+        if "stdin" in r.inputs and not r.name.endswith("-files"):
             assert r.is_secret_input("stdin"), r.name
     assert len(password) == 24
 
 
 def test_secrets_appear_only_where_they_belong(separate_up):
-    """Registry password, every TLS key, the join token and the ssh key: never in a plain value anywhere."""
+    """Registry password, every TLS key and the ssh key: never in a plain value anywhere."""
     program = separate_up
     password = program.one("random:index/randomPassword:RandomPassword").outputs["result"]
     keys = [r.outputs["privateKeyPem"] for r in program.of_type("tls:index/privateKey:PrivateKey")]
-    secrets = {"registry password": password, "join token": JOIN_TOKEN, "ssh key": marker(SSH_KEY)}
+    secrets = {"registry password": password, "ssh key": marker(SSH_KEY)}
     secrets |= {f"tls key {i}": marker(k) for i, k in enumerate(keys)}
     assert all(secrets.values()) and not any(is_unknown(v) for v in secrets.values())
     for r in program.resources:
@@ -418,8 +423,8 @@ def test_cloud_steps_are_deleted_with_their_machine_and_rerun_on_a_new_one(aws_u
     urns = {r.urn: r for r in aws_up.resources}
     machine: dict[str, set[str]] = {h: set() for h in hosts}
     identity: dict[str, set[str]] = {h: set() for h in hosts}
-    for r in [*provisioned(aws_up, COMMAND), *provisioned(aws_up, COPY)]:
-        host = r.name.split("-copy-")[0] if r.type == COPY else split_name(r.name, hosts)[0]
+    for r in provisioned(aws_up, COMMAND):
+        host = split_name(r.name, hosts)[0]
         assert r.deleted_with in urns, r.name
         assert urns[r.deleted_with].custom
         machine[host].add(r.deleted_with)
@@ -442,7 +447,7 @@ def test_host_generation_reruns_only_that_hosts_steps(separate_up):
     bumped = run({**BASE_CONFIG, "hive:host_generation": {"s-hive1": 1}}, preview=False)
 
     def triggers(result):
-        return {r.name: r.input("triggers") for r in [*provisioned(result, COMMAND), *provisioned(result, COPY)]}
+        return {r.name: r.input("triggers") for r in provisioned(result, COMMAND)}
 
     before, after = triggers(separate_up), triggers(bumped)
     changed = {name for name in before if before[name] != after[name]}

@@ -1,4 +1,5 @@
-"""Issue 4's acceptance, proven on real Debian 13 hosts: the real program provisions a bare site over SSH.
+"""Issue 4's acceptance, proven on real Debian 13 hosts: the real program provisions a bare site over SSH; and
+issue 16's "package work survives a crash": hosts powered off while dpkg runs converge on the next up.
 
 The module's site (``rehearsal_site``, conftest.py) is provisioned once: four bare lab hosts — three hives and a
 separate repository server — and an outsider on the same network, then one ``up`` of the real ``__main__.py``
@@ -14,9 +15,11 @@ Secrets (the registry password, the client key) are read from the run's state an
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import socket
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -28,6 +31,7 @@ import pytest
 
 from tests.harness.program import RecordedResource
 from tests.rehearsal.engine import COMMAND, COPY, SAME, SKIP, RunRecord, step_of_command
+from tests.rehearsal.lab import Lab
 from tests.rehearsal.site import OUTSIDER, RehearsalSite
 
 pytestmark = pytest.mark.rehearsal
@@ -248,7 +252,7 @@ def test_ipv6_keeps_the_hive_ports_closed(site):
     """The site speaks IPv4; over IPv6 (the registry and docker API listen on [::] too) nobody gets in."""
     for host in site.hosts:
         chain = site.ok(host.hostname, "sudo ip6tables -S HIVE-SERVICE")
-        assert "--dports 2376,2377,7946,5000,10050,10051,7000:7999 -j DROP" in chain, host.hostname
+        assert "--dports 2376,2377,7946,5000,2514,10050,10051,7000:7999 -j DROP" in chain, host.hostname
         assert "-s " not in chain  # no address is admitted over IPv6
         site.ok(host.hostname, "sudo ip6tables -C INPUT -j HIVE-SERVICE")
 
@@ -292,6 +296,64 @@ def test_a_container_logging_to_syslog_lands_in_its_service_log_on_the_repositor
     )
     content = wait_for_file(site, site.repository.hostname, "/var/log/services/rehearsal-svc.log")
     assert any(message in line and "rehearsal-svc" in line for line in content.splitlines()), content
+
+
+RELAY_LINES = 20
+OUTAGE = 60  # seconds the repository's collector is down
+# busybox sh in the probe image: one numbered line every 2 s
+LOG_LINES = 'i=1; while [ $i -le {n} ]; do echo "{tag} line $i"; i=$((i+1)); sleep 2; done'
+
+
+@pytest.fixture(scope="module")
+def outage_log(site: RehearsalSite) -> tuple[list[int], str]:
+    """A service on a hive logs to its host's relay (udp 127.0.0.1:10514) one numbered line every 2 s while the
+    repository's collector is down for a minute; returns the line numbers that arrived, in file order, and
+    the file (or the assertion that a line arrived during the outage)."""
+    hive, repository = HIVES[1], site.repository.hostname
+    image = f"rehearsal/relay-probe:{uuid.uuid4().hex[:8]}"
+    import_busybox(site, hive, image, "unused")
+    tag = f"relay-{uuid.uuid4().hex[:8]}"
+    log = f"/var/log/services/{tag}.log"
+    site.ok(repository, "sudo systemctl stop syslog.socket rsyslog.service")
+    try:
+        down = time.monotonic()
+        script = LOG_LINES.format(n=RELAY_LINES, tag=tag)
+        site.ok(
+            hive,
+            "docker run -d --rm --log-driver syslog --log-opt syslog-address=udp://127.0.0.1:10514 "
+            f"--log-opt tag={tag} {image} /bin/sh -c {shlex.quote(script)}",
+        )
+        time.sleep(max(0.0, OUTAGE - (time.monotonic() - down)))
+        rc, _, _ = site.ssh(repository, f"sudo test -e {log}")
+        assert rc != 0, "a line arrived while the collector was down"
+    finally:
+        site.ok(repository, "sudo systemctl start rsyslog.service")
+    deadline = time.monotonic() + 120
+    while True:
+        rc, out, _ = site.ssh(repository, f"sudo cat {log}")
+        numbers = [int(line.rsplit(" line ", 1)[1]) for line in out.splitlines() if f"{tag} line " in line]
+        if len(numbers) >= RELAY_LINES or time.monotonic() > deadline:
+            time.sleep(5)  # a late duplicate shows up too
+            _, out, _ = site.ssh(repository, f"sudo cat {log}")
+            numbers = [int(line.rsplit(" line ", 1)[1]) for line in out.splitlines() if f"{tag} line " in line]
+            return numbers, out
+        time.sleep(1)
+
+
+def test_lines_logged_while_the_collector_is_down_all_arrive_in_order(outage_log):
+    """Issue 16: nothing is lost and the order holds across a collector outage."""
+    numbers, out = outage_log
+    assert list(dict.fromkeys(numbers)) == list(range(1, RELAY_LINES + 1)), out
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known: the first line logged after the collector stopped arrives twice (seen with omrelp and with "
+    "omfwd tcp, rsyslog 8.2504 — the action's retry after resume); issue 16 wants none duplicated",
+)
+def test_lines_logged_while_the_collector_is_down_arrive_once(outage_log):
+    numbers, out = outage_log
+    assert numbers == list(range(1, RELAY_LINES + 1)), out
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -391,5 +453,104 @@ def test_replaced_hive_has_its_labels_and_registry_login_back(site, replacement)
 
 
 def test_after_the_replacement_a_run_executes_nothing(site, replacement):
+    site.up()
+    assert site.mocks.current.executions == []
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# A host powered off while dpkg runs (issue 16): the next up repairs and converges, the one after runs nothing
+
+# What `pgrep -f` finds while dpkg unpacks a package / while a maintainer script configures one.
+DPKG_MOMENTS = {"s-hive1": r"dpkg .*--unpack", "s-hive2": r"/var/lib/dpkg/info/.*\.postinst configure"}
+WATCH_TIMEOUT = 900
+
+
+def power_off_when(site: RehearsalSite, hostname: str, pattern: str, up_done: threading.Event) -> str:
+    """Kill the host's container (a power cut: no shutdown) the moment ``pgrep -f pattern`` finds a process in
+    it, then start it again; returns what was running, or "" when the moment never came (the up is over and
+    the host's package step no longer runs — it goes on after a failed up, as the real command would)."""
+    container = site.lab.client.containers.get(site.lab.host(hostname).container)
+    deadline = time.monotonic() + WATCH_TIMEOUT
+    while time.monotonic() < deadline:
+        found = container.exec_run(["pgrep", "-af", pattern])
+        if found.exit_code == 0:
+            container.kill()
+            container.start()
+            site.lab._use_machine_resolver(site.lab.host(hostname))  # as at its first start
+            drop_ssh_connections(site.host(hostname).ip)
+            return found.output.decode(errors="replace").strip()
+        if up_done.is_set() and container.exec_run(["pgrep", "-f", "packages.sh"]).exit_code != 0:
+            return ""
+        time.sleep(0.05)
+    return ""
+
+
+def drop_ssh_connections(ip: str) -> int:
+    """End this process's SSH connections to ``ip`` (shut the sockets down). A powered-off peer sends nothing,
+    and an idle SSH client without TCP keepalives (paramiko here, x/crypto/ssh in pulumi-command) would wait
+    for it until its timeout; this is the connection loss the client sees at last, now."""
+    dropped = 0
+    for entry in Path("/proc/self/fd").iterdir():
+        try:
+            sock = socket.socket(fileno=os.dup(int(entry.name)))
+        except OSError:
+            continue  # not a socket
+        try:
+            if sock.family == socket.AF_INET and sock.getpeername()[:2] == (ip, 22):
+                sock.shutdown(socket.SHUT_RDWR)
+                dropped += 1
+        except OSError:
+            pass
+        finally:
+            sock.close()
+    return dropped
+
+
+@pytest.fixture(scope="module")
+def crashed_site(lab_engine, host_image, tmp_path_factory) -> Iterator[tuple[RehearsalSite, dict[str, str], str]]:
+    """A fresh site whose first ``up`` loses s-hive1 during ``dpkg --unpack`` and s-hive2 during a postinst;
+    yields the site after the failed up, what was running at each cut and the failed up's error."""
+    created = Lab(f"hr{os.getpid():x}-crash", client=lab_engine, image=host_image)
+    try:
+        site = RehearsalSite(created, tmp_path_factory.mktemp("crash-state"))
+        site.start()
+        up_done = threading.Event()
+        with ThreadPoolExecutor(len(DPKG_MOMENTS)) as pool:
+            cuts = {h: pool.submit(power_off_when, site, h, p, up_done) for h, p in DPKG_MOMENTS.items()}
+            try:
+                site.up()
+                error = ""
+            except Exception as exc:  # the steps that ran on the powered-off hosts fail
+                error = str(exc)
+            up_done.set()
+            moments = {h: f.result() for h, f in cuts.items()}
+        for hostname in DPKG_MOMENTS:
+            site.lab.wait_ssh(site.host(hostname).ip)
+        yield site, moments, error
+    finally:
+        created.close()
+
+
+def test_power_cuts_hit_dpkg_at_work(crashed_site):
+    _, moments, error = crashed_site
+    assert all(moments.values()), f"a power cut never found dpkg at work: {moments}"
+    assert error, "the up during which two hosts lost power succeeded"
+
+
+def test_the_next_up_repairs_the_interrupted_package_work_and_converges(crashed_site):
+    site, moments, _ = crashed_site
+    site.up()
+    for hostname in DPKG_MOMENTS:
+        stderr = site.resource(COMMAND, f"{hostname}-packages").outputs["stderr"]
+        assert "changed: repaired interrupted package work" in stderr, (hostname, moments[hostname], stderr[-2000:])
+        states = site.ok(hostname, "dpkg-query -W -f='${db:Status-Abbrev}\\n' | sort | uniq -c")
+        assert [line.split()[1] for line in states.splitlines()] == ["ii"], states
+        assert site.ok(hostname, "systemctl is-active docker").strip() == "active"
+    nodes = swarm_nodes(site, site.first_hive.hostname)
+    assert {n["Hostname"]: n["Status"] for n in nodes} == dict.fromkeys(HIVES, "Ready")
+
+
+def test_after_the_repair_an_up_executes_nothing(crashed_site):
+    site, _, _ = crashed_site
     site.up()
     assert site.mocks.current.executions == []

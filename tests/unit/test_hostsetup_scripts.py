@@ -5,7 +5,9 @@ No root, network or Debian host needed: the steps themselves are exercised on re
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,7 +21,9 @@ STEPS = sorted(p for p in HOSTSETUP.glob("*.sh") if p.name != "lib.sh")
 SHELL_FILES = [*STEPS, LIB, HOSTSETUP / "hive-firewall"]
 SOURCE_LINE = '. "$(dirname "$(readlink -f "$0")")/lib.sh"'
 EXPECTED_STEPS = {
+    "ship",
     "wait-ready",
+    "packages",
     "base",
     "firewall",
     "docker",
@@ -30,6 +34,7 @@ EXPECTED_STEPS = {
     "registry-login",
     "log-collector",
     "backup",
+    "log-relay",
     "drbd-install",
     "drbd-pool",
     "drbd-volume",
@@ -76,7 +81,8 @@ def test_script_conventions(path: Path) -> None:
         assert SOURCE_LINE in lines, "every step sources lib.sh from its own directory"
         assert "Env:" in header
         assert "Stdin:" in header
-        assert "require_root" in text
+        if path.name != "ship.sh":  # it puts the ssh user's own files in place
+            assert "require_root" in text
 
 
 @pytest.mark.parametrize("path", STEPS, ids=lambda p: p.name)
@@ -246,7 +252,7 @@ def test_hive_firewall_rules() -> None:
     ipv4, _, ipv6 = result.stdout.partition("# IPv6\n")  # the IPv6 part appears where this kernel has IPv6
     rules = ipv4.splitlines()
     assert rules[0] == "*filter" and rules[-1] == "COMMIT"
-    tcp = "2376,2377,7946,5000,10050,10051,7000:7999"
+    tcp = "2376,2377,7946,5000,2514,10050,10051,7000:7999"
     for ip in ("10.0.0.5", "10.0.0.6"):
         assert f"-A HIVE-SERVICE -s {ip} -p tcp -m multiport --dports {tcp} -j ACCEPT" in rules
         assert f"-A HIVE-SERVICE -s {ip} -p udp -m multiport --dports 7946,4789,10514 -j ACCEPT" in rules
@@ -272,3 +278,176 @@ def test_hive_firewall_needs_site_ips(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "HIVE_SITE_IPS is empty" in result.stderr
+
+
+# --- package entries, time limits ----------------------------------------------------------------------------
+
+
+def test_pkg_wanted_applies_conditions(tmp_path: Path) -> None:
+    script = r"""
+pkg_condition() { [[ $1 == yes ]]; }
+pkg_wanted docker.io chrony@yes apparmor@no docker-cli
+out "${PKG_WANTED[*]}"
+"""
+    result = bash(script, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "docker.io chrony docker-cli\n"
+
+
+@pytest.mark.parametrize("entry", ["Docker.io", "x@", "chrony@sometimes", "a b"])
+def test_pkg_wanted_refuses_a_bad_entry(tmp_path: Path, entry: str) -> None:
+    result = bash(f"pkg_wanted {shlex.quote(entry)}", tmp_path)
+    assert result.returncode == 1
+    assert "ERROR" in result.stderr
+
+
+def test_dpkg_broken_lists_unfinished_packages(tmp_path: Path) -> None:
+    """The states a killed dpkg leaves (dpkg-query's Status-Abbrev): half-installed, unpacked, half-configured,
+    triggers, reinstall-required; installed and config-files-only packages are fine."""
+    states = {
+        "ok": "ii ",
+        "gone": "rc ",
+        "unpack": "iU ",
+        "halfconf": "iF ",
+        "halfinst": "iHR",
+        "trig": "it ",
+        "await": "iW ",
+        "reinst": "iiR",
+    }
+    listing = "".join(f"{abbrev}|{name}\\n" for name, abbrev in states.items())
+    result = bash(f"dpkg-query() {{ printf '{listing}'; }}\ndpkg_broken >&3", tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["unpack", "halfconf", "halfinst", "trig", "await", "reinst"]
+
+
+def test_a_step_stopped_by_its_time_limit_says_so(tmp_path: Path) -> None:
+    """The program's command line wraps every step in `timeout -k 30 <limit>`: TERM reaches the whole step (its
+    children too) and the step reports it; the command's status is timeout's 124."""
+    step = tmp_path / "slow-step.sh"
+    step.write_text(f"set -Eeuo pipefail\n. {LIB}\nsleep 30 & wait\nchanged never\n")
+    result = subprocess.run(
+        ["timeout", "-k", "5", "1", "bash", str(step)], capture_output=True, text=True, timeout=20, check=False
+    )
+    assert result.returncode == 124
+    assert "[slow-step] ERROR: stopped by SIGTERM" in result.stderr
+    assert "FAILED" in result.stderr.splitlines()[-1]
+
+
+# --- the swarm join token is never printed ---------------------------------------------------------------------
+
+TOKEN = "SWMTKN-1-0123456789abcdefghijklmnopqrstuvwxyz0123456789abcd-secretpart0123456789"
+
+# A docker API and CLI that answer like a manager with TOKEN, and a daemon whose /swarm/join fails (JOIN=fail)
+# by echoing what it was sent — the worst case for an error text.
+FAKE_CURL = f"""#!/bin/bash
+for a in "$@"; do url=$a; done
+case $url in
+*:2376/swarm) printf '%s' '{{"ID":"x","JoinTokens":{{"Worker":"SWMTKN-1-worker","Manager":"{TOKEN}"}}}}' ;;
+*/swarm/join)
+    body=$(cat)
+    if [[ $JOIN == ok ]]; then echo active >"$STATE"; printf '\\n200'
+    else printf '%s\\n500' "bad request: $body"; fi ;;
+*) exit 7 ;;
+esac
+"""
+FAKE_DOCKER = f"""#!/bin/bash
+case "$*" in
+*LocalNodeState*) cat "$STATE" ;;
+*ControlAvailable*) echo true ;;
+*NodeID*) echo node-1 ;;
+"node inspect"*) echo s-hive1 ;;
+"node ls"*) echo 'node-1|s-hive1|Ready|Reachable' ;;
+"swarm join-token"*) echo {TOKEN} ;;
+"network ls"*) ;;
+*) exit 1 ;;
+esac
+"""
+FAKE_DPKG_QUERY = """#!/bin/bash
+[[ ${@: -1} == -* || $# -lt 3 ]] && exit 0
+printf 'ii '
+"""
+
+
+@pytest.fixture
+def fake_swarm(tmp_path: Path) -> dict[str, str]:
+    if os.geteuid() != 0:
+        pytest.skip("the step scripts require root")
+    if shutil.which("jq") is None:
+        pytest.skip("jq is not installed (apt-get install jq)")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("curl", FAKE_CURL), ("docker", FAKE_DOCKER), ("dpkg-query", FAKE_DPKG_QUERY)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    state = tmp_path / "state"
+    state.write_text("inactive\n")
+    return {"PATH": f"{bin_dir}:/usr/sbin:/usr/bin:/sbin:/bin", "STATE": str(state), "HOME": str(tmp_path)}
+
+
+@pytest.fixture
+def staged(tmp_path: Path, fake_swarm: dict[str, str]) -> Path:
+    """hostsetup/ copied with a lib.sh whose PATH puts the fakes first."""
+    directory = tmp_path / "hostsetup"
+    shutil.copytree(HOSTSETUP, directory)
+    lib = directory / "lib.sh"
+    lib.write_text(lib.read_text().replace("export LC_ALL=C PATH=", f"export LC_ALL=C PATH={tmp_path / 'bin'}:"))
+    return directory
+
+
+@pytest.mark.parametrize("outcome", ["ok", "fail"])
+def test_swarm_join_never_prints_the_join_token(staged: Path, fake_swarm: dict[str, str], outcome: str) -> None:
+    env = {**fake_swarm, "JOIN": outcome, "HIVE_ADVERTISE_ADDR": "10.0.0.6", "HIVE_MANAGER_ADDR": "10.0.0.5"}
+    result = subprocess.run(
+        ["bash", str(staged / "swarm-join.sh")], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert (result.returncode == 0) == (outcome == "ok"), result.stderr
+    if outcome == "fail":
+        assert "swarm join through 10.0.0.5:2377 failed (HTTP 500)" in result.stderr
+        assert "<join token>" in result.stderr  # the daemon's echo, with the token cut out
+    else:
+        assert "joined the swarm through 10.0.0.5:2377" in result.stderr
+    assert TOKEN not in result.stdout + result.stderr
+    assert "secretpart" not in result.stdout + result.stderr
+
+
+def test_swarm_init_prints_nothing_on_stdout(staged: Path, fake_swarm: dict[str, str]) -> None:
+    Path(fake_swarm["STATE"]).write_text("active\n")
+    env = {**fake_swarm, "HIVE_ADVERTISE_ADDR": "10.0.0.5"}
+    result = subprocess.run(
+        ["bash", str(staged / "swarm-init.sh")], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    assert TOKEN not in result.stderr
+    assert result.stderr.splitlines()[-1] == "unchanged: swarm-init"
+
+
+def test_ship_puts_the_bundle_in_place_and_converges(tmp_path: Path) -> None:
+    """The program's files command, run twice: the files arrive, the staging directory goes, the second run
+    changes nothing; a file of another owner (the swarm layer's drbd-volume.sh) is left alone."""
+    from components.provision.host import bundle, ship_command
+
+    home = tmp_path / "home"
+    target = home / ".hive" / "hostsetup"
+    target.mkdir(parents=True)
+    (target / "drbd-volume.sh").write_text("keep me\n")
+    stdin = bundle(HOSTSETUP, ["ship.sh", "lib.sh", "base.sh"])
+    command = ship_command("root").replace("/root/", f"{home}/")
+    runs = [
+        subprocess.run(["bash", "-c", command], input=stdin, capture_output=True, text=True, timeout=60, check=False)
+        for _ in range(2)
+    ]
+    assert runs[0].returncode == 0, runs[0].stderr
+    assert runs[0].stderr.splitlines()[-1] == "changed: 3 item(s)"
+    assert runs[1].returncode == 0, runs[1].stderr
+    assert runs[1].stderr.splitlines()[-1] == "unchanged: ship"
+    assert sorted(p.name for p in target.iterdir()) == ["base.sh", "drbd-volume.sh", "lib.sh", "ship.sh"]
+    assert (target / "base.sh").read_text() == (HOSTSETUP / "base.sh").read_text()
+    assert (target / "drbd-volume.sh").read_text() == "keep me\n"
+
+
+def test_bundle_is_deterministic() -> None:
+    from components.provision.host import bundle
+
+    assert bundle(HOSTSETUP, ["lib.sh", "base.sh"]) == bundle(HOSTSETUP, ["base.sh", "lib.sh", "base.sh"])
+    assert bundle(HOSTSETUP, ["lib.sh"]) != bundle(HOSTSETUP, ["lib.sh", "base.sh"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import itertools
 import re
 import shlex
 from pathlib import Path
@@ -18,7 +17,7 @@ HOSTSETUP = ROOT / "hostsetup"
 FOUR = ["192.168.0.10", "192.168.0.11", "192.168.0.12", "192.168.0.13"]
 THREE = FOUR[:3]
 SHARED = {"hive:separate_repository": False, "hive:ip_address_list": THREE}
-COMMON = ["wait-ready", "base", "firewall", "docker"]
+COMMON = ["wait-ready", "packages", "base", "firewall", "docker"]
 
 
 def names(site, index):
@@ -32,9 +31,9 @@ def spec(site, index, name):
 
 def test_steps_per_host_with_a_separate_repository(make_site):
     site = make_site()
-    assert names(site, 0) == [*COMMON, "swarm-init", "node-labels", "registry-login"]
-    assert names(site, 1) == [*COMMON, "swarm-join", "node-labels", "registry-login"]
-    assert names(site, 2) == [*COMMON, "swarm-join", "node-labels", "registry-login"]
+    assert names(site, 0) == [*COMMON, "log-relay", "swarm-init", "node-labels", "registry-login"]
+    assert names(site, 1) == [*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login"]
+    assert names(site, 2) == [*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login"]
     # the repository is no swarm member: no init/join/labels
     assert names(site, 3) == [*COMMON, "registry", "log-collector", "registry-login"]
 
@@ -54,13 +53,84 @@ def test_first_hive_elsewhere(make_site):
     assert join.after == (StepRef("s-hive1.pdns", "swarm-init"),)
 
 
-def test_one_chain_per_host(make_site):
+def waits(site, index):
+    return {s.name: set(s.depends_on) for s in host_steps(site, site.hosts[index])}
+
+
+def test_steps_wait_only_for_what_they_need_on_their_host(make_site):
     site = make_site()
+    common = {
+        "wait-ready": set(),
+        "packages": {"wait-ready"},
+        "base": {"packages"},
+        "firewall": {"packages"},
+        "docker": {"packages", "base"},
+        "registry-login": {"base", "docker"},
+    }
+    assert waits(site, 0) == {
+        **common,
+        "log-relay": {"packages"},
+        "swarm-init": {"docker", "firewall"},
+        "node-labels": {"swarm-init"},
+    }
+    assert waits(site, 1) == {
+        **common,
+        "log-relay": {"packages"},
+        "swarm-join": {"docker", "firewall"},
+        "node-labels": {"swarm-join"},
+    }
+    # the repository: log-collector is on nobody's path; its own registry-login waits for its registry only
+    assert waits(site, 3) == {
+        **common,
+        "registry": {"docker"},
+        "log-collector": {"packages"},
+        "registry-login": {"base", "docker", "registry"},
+    }
+
+
+def test_every_step_but_the_first_two_waits_for_the_package_step(make_site):
+    site = make_site(**SHARED)
+
+    def before(graph, step):
+        seen, todo = set(), [step]
+        while todo:
+            for need in graph[todo.pop()] - seen:
+                seen.add(need)
+                todo.append(need)
+        return seen
+
     for host in site.hosts:
-        plan = host_steps(site, host)
-        assert plan[0].depends_on == ()
-        for previous, step in itertools.pairwise(plan):
-            assert step.depends_on == (previous.name,)
+        graph = {s.name: set(s.depends_on) for s in host_steps(site, host)}
+        assert all("packages" in before(graph, step) for step in graph if step not in ("wait-ready", "packages"))
+
+
+def test_the_package_step_installs_what_the_hosts_steps_install(make_site):
+    site = make_site()
+    hive, repository = spec(site, 0, "packages"), spec(site, 3, "packages")
+    hive_packages = hive.env["HIVE_PACKAGES"].split()
+    assert hive_packages == list(dict.fromkeys(hive_packages)), "each package once"
+    assert set(hive_packages) == {p for d in steps.CATALOGUE if d.runs_on(site, site.hosts[0]) for p in d.packages}
+    assert {"docker.io", "docker-cli", "chrony@time_client", "apparmor@apparmor"} <= set(hive_packages)
+    assert "docker-registry" not in hive_packages
+    assert {"docker-registry", "apache2-utils", "rsyslog", "logrotate"} <= set(repository.env["HIVE_PACKAGES"].split())
+
+
+def test_a_bad_package_entry_is_refused():
+    with pytest.raises(ValueError, match="bad package entries"):
+        steps.StepDefinition("x", steps._all, packages=("docker.io@sometimes",))
+    with pytest.raises(ValueError, match="bad package entries"):
+        steps.StepDefinition("x", steps._all, packages=("Bad Name",))
+
+
+def test_scripts_install_exactly_their_catalogue_packages():
+    """What a step's script passes to apt_install is what its catalogue entry declares (so the package step
+    installs all of it and the step itself never runs apt)."""
+    for d in steps.CATALOGUE:
+        text = (HOSTSETUP / d.script).read_text()
+        installed = {w for line in re.findall(r"^\s*apt_install (.*)$", text, re.M) for w in line.split("#")[0].split()}
+        if d.name in ("packages",) or d.name.startswith("drbd-"):
+            continue  # packages.sh installs its environment; the drbd steps install their own (helper drbd)
+        assert installed == set(d.packages), d.name
 
 
 def test_cross_host_waits_are_exactly_the_real_ones(make_site):
@@ -177,6 +247,7 @@ def test_registry_steps(make_site):
             "HIVE_ADMIN_USER": "ops",
         }
     assert spec(site, 3, "log-collector").env == {}
+    assert spec(site, 0, "log-relay").env == {"HIVE_LOG_COLLECTOR": "192.168.0.13"}
 
 
 def test_secrets_are_on_stdin_and_marked(make_site):
@@ -184,30 +255,43 @@ def test_secrets_are_on_stdin_and_marked(make_site):
     by_name = {s.name: s for s in site_steps(site)}
     assert {n: s.stdin for n, s in by_name.items() if s.stdin} == {
         "docker": Stdin.TLS,
-        "swarm-join": Stdin.JOIN_TOKEN,
         "registry": Stdin.REGISTRY_PASSWORD,
         "registry-login": Stdin.REGISTRY_PASSWORD,
     }
-    assert {n for n, s in by_name.items() if s.handles_secrets} == {
-        "docker",
-        "swarm-init",
-        "swarm-join",
-        "registry",
-        "registry-login",
-    }
+    # the join token passes through no step's stdin or stdout (swarm-join reads it host to host)
+    assert {n for n, s in by_name.items() if s.handles_secrets} == {"docker", "registry", "registry-login"}
 
 
 def test_command_line(make_site):
     site = make_site()
     base = spec(site, 0, "base")
     line = render_command(base, "admin")
-    assert line.startswith("sudo env HIVE_ADMIN_USER=admin HIVE_FQDN=s-hive0.pdns HIVE_HOSTNAME=s-hive0 HIVE_HOSTS=")
+    assert line.startswith(
+        "sudo timeout -k 30 300 env HIVE_ADMIN_USER=admin HIVE_FQDN=s-hive0.pdns HIVE_HOSTNAME=s-hive0 HIVE_HOSTS="
+    )
     words = shlex.split(line)
-    assert words[:2] == ["sudo", "env"]
+    assert words[:6] == ["sudo", "timeout", "-k", "30", "300", "env"]
     assert words[-2:] == ["bash", "/home/admin/.hive/hostsetup/base.sh"]
-    assert dict(w.split("=", 1) for w in words[2:-2]) == base.env
-    assert render_command(spec(site, 0, "wait-ready"), "admin") == "sudo bash /home/admin/.hive/hostsetup/wait-ready.sh"
-    assert render_command(spec(site, 3, "log-collector"), "root") == "bash /root/.hive/hostsetup/log-collector.sh"
+    assert dict(w.split("=", 1) for w in words[6:-2]) == base.env
+    assert (
+        render_command(spec(site, 0, "wait-ready"), "admin")
+        == "sudo timeout -k 30 1860 bash /home/admin/.hive/hostsetup/wait-ready.sh"
+    )
+    assert (
+        render_command(spec(site, 3, "log-collector"), "root")
+        == "timeout -k 30 300 bash /root/.hive/hostsetup/log-collector.sh"
+    )
+
+
+def test_every_step_has_a_host_side_limit_below_its_custom_timeout(make_site):
+    site = make_site(
+        services={"db": {"image": "x", "volumes": [{"source": "d", "target": "/d", "drbd": {"size": "1G"}}]}}
+    )
+    for s in site_steps(site):
+        words = shlex.split(render_command(s, "admin"))
+        limit = int(words[words.index("timeout") + 3])
+        assert limit == s.timeout_seconds
+        assert int(s.custom_timeout.removesuffix("s")) > limit + steps.KILL_AFTER
 
 
 def test_every_value_is_quoted():
@@ -216,15 +300,18 @@ def test_every_value_is_quoted():
         name="base",
         env={"HIVE_B": "a b;$(rm -rf /)'\"", "HIVE_A": ""},
         stdin=None,
-        secret_stdout=False,
         files=(),
         depends_on=(),
         after=(),
-        timeout_minutes=1,
+        timeout_seconds=60,
     )
     line = render_command(nasty, "admin")
     assert shlex.split(line) == [
         "sudo",
+        "timeout",
+        "-k",
+        "30",
+        "60",
         "env",
         "HIVE_A=",
         "HIVE_B=a b;$(rm -rf /)'\"",
@@ -258,12 +345,13 @@ def test_remote_dir():
     assert steps.remote_dir("root") == "/root/.hive/hostsetup"
 
 
-def test_drbd_steps_run_last_on_hives_of_a_site_with_drbd_volumes(make_site):
+def test_drbd_steps_run_on_hives_of_a_site_with_drbd_volumes(make_site):
     site = make_site(
         services={"db": {"image": "x", "volumes": [{"source": "d", "target": "/d", "drbd": {"size": "1G"}}]}},
         **{"hive:no_mirrored_device": [1]},
     )
     assert names(site, 0)[-2:] == ["drbd-install", "drbd-pool"]
+    assert waits(site, 0)["drbd-install"] == {"packages", "base"}  # off the swarm's path
     assert "drbd-install" not in names(site, 3)  # the separate repository holds no DRBD data
     assert spec(site, 0, "drbd-pool").env == {"HIVE_MIRRORED_DEVICE": "", "HIVE_DISKLESS": "0"}
     assert spec(site, 1, "drbd-pool").env["HIVE_DISKLESS"] == "1"

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# log-relay.sh — on every server but the repository: a local rsyslog relay for the services' logs. docker's
+# syslog driver sends to udp 127.0.0.1:10514 on the host itself (the repository's own log collector listens
+# there too), so a task starts and logs whether or not the repository is up; rsyslog forwards each line over
+# TCP (in order: one queue, one worker) to the repository's collector on tcp 2514, through a disk-assisted
+# queue that keeps what the repository cannot take — across restarts too — and delivers it when the
+# repository is back. Plain TCP, not RELP: omfwd checks the connection before each send (rsyslog
+# plugins/omfwd/omfwd.c TCPSendBufUncompressed: `netstrm.CheckConnection` first), so a collector that went
+# away is noticed and the line stays queued; with omrelp the rehearsal saw the first line logged after the
+# collector stopped arrive twice (sent on the dead session, then again after the reconnect).
+#
+# Usage:  sudo env HIVE_LOG_COLLECTOR=10.0.0.8 bash log-relay.sh
+# Env:    HIVE_LOG_COLLECTOR  the repository's private IPv4 address (its collector listens on tcp 2514)
+# Stdin:  —
+# Files:  /etc/rsyslog.d/20-hive-relay.conf; the queue in /var/spool/rsyslog/hive-relay*
+set -Eeuo pipefail
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$(readlink -f "$0")")/lib.sh"
+require_root
+require_env HIVE_LOG_COLLECTOR
+[[ $HIVE_LOG_COLLECTOR =~ ^[0-9]{1,3}(\.[0-9]{1,3}){3}$ ]] ||
+    die "HIVE_LOG_COLLECTOR '$HIVE_LOG_COLLECTOR' is not an IPv4 address"
+
+apt_install rsyslog
+install -d -m 0700 /var/spool/rsyslog
+
+conf=/etc/rsyslog.d/20-hive-relay.conf
+previous=''
+file_content "$conf" previous
+restart=0
+install_file_if_changed "# managed by hive (hostsetup/log-relay.sh): services' logs → the repository, queued on disk
+module(load=\"imudp\")
+ruleset(name=\"hive-relay\") {
+    action(type=\"omfwd\" target=\"$HIVE_LOG_COLLECTOR\" port=\"2514\" protocol=\"tcp\" template=\"RSYSLOG_ForwardFormat\"
+           queue.type=\"LinkedList\" queue.filename=\"hive-relay\" queue.spoolDirectory=\"/var/spool/rsyslog\"
+           queue.maxDiskSpace=\"1g\" queue.saveOnShutdown=\"on\" queue.workerThreads=\"1\"
+           action.resumeRetryCount=\"-1\" action.resumeInterval=\"2\")
+    stop
+}
+input(type=\"imudp\" address=\"127.0.0.1\" port=\"10514\" ruleset=\"hive-relay\")" "$conf" 0644 && restart=1
+
+if ((restart)); then
+    if ! rsyslogd -N1 >/dev/null 2>&1; then
+        rsyslogd -N1 || true
+        if [[ -n $previous ]]; then printf '%s' "$previous" >"$conf"; else rm -f "$conf"; fi
+        die "rsyslogd -N1 rejects the configuration with $conf; restored the previous state"
+    fi
+    if systemd_running && systemctl is-active --quiet rsyslog.service; then
+        log "restarting rsyslog"
+        systemctl restart rsyslog.service
+    fi
+fi
+if systemd_running; then
+    enable_unit rsyslog.service
+    ensure_active rsyslog.service # installed without a start by the packages step, or left stopped
+fi
