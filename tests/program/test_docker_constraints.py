@@ -10,7 +10,7 @@ import pytest
 
 from tests.harness import BaseMocks, run_program
 from tests.program.infra_support import run, sample_config
-from tests.program.test_swarm import CONFIG, SERVICES, write_project
+from tests.program.test_swarm import CONFIG, SECRET_CONFIG, SERVICES, write_project
 from tests.provider_schema.constraints import check_resources
 
 MODES = [False, True]
@@ -27,7 +27,14 @@ def test_sample_site_passes_the_provider_constraints(stack: str, preview: bool) 
 
 @pytest.mark.parametrize("preview", MODES, ids=["up", "preview"])
 def test_staging_with_replicated_and_global_services_passes(tmp_path: Path, preview: bool) -> None:
-    program = run_program(write_project(tmp_path, SERVICES), "staging", CONFIG, preview=preview, mocks=BaseMocks())
+    program = run_program(
+        write_project(tmp_path, SERVICES),
+        "staging",
+        CONFIG,
+        preview=preview,
+        mocks=BaseMocks(),
+        secret_config=SECRET_CONFIG,
+    )
     modes = {r.inputs["name"]: r.inputs["mode"] for r in program.of_type("docker:index/service:Service")}
     assert {"global": True} in modes.values() and any("replicated" in m for m in modes.values())
     assert check_resources(program.resources) == []
