@@ -9,7 +9,10 @@ is plain, which is what the unit tests use.
 hive-builder's mapping (``deploy-services.yml``): ``command`` → swarm *args*, ``entrypoint`` → swarm
 *command*; ``hostname`` = the service name; ``hosts`` = every server (FQDN and short name) → private IP, the
 service's own ``hosts`` win; the label ``HIVE_STANDALONE`` (``True``/``False``) always; the default logging is
-the syslog driver to the repository server's ``udp://<ip>:10514`` (facility local0, tag = service);
+the syslog driver to ``udp://<ip>:10514`` (facility local0, tag = service) — here the host's own log relay
+at ``udp://127.0.0.1:10514`` (hostsetup/log-relay.sh; the collector itself on a repository that is a hive), which
+forwards to the repository through a disk queue, so a task starts and keeps its lines while the repository is
+down (the driver runs in dockerd, in the host's network namespace);
 ``standalone`` adds tmpfs on /run, /tmp and /sys/fs/cgroup, five capabilities and, without a command,
 ``sh -c "mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec /sbin/init"``.
 """
@@ -25,6 +28,7 @@ from components.inventory.services import Healthcheck, Mount, RestartConfig, Ser
 from components.inventory.site import Site, Volume
 
 SYSLOG_PORT = 10514
+LOCAL_RELAY = "127.0.0.1"  # every server's log relay (the collector on the repository) listens there
 STANDALONE_TMPFS = ("/run", "/tmp", "/sys/fs/cgroup")
 STANDALONE_CAPS = ("NET_ADMIN", "SYS_ADMIN", "SYSLOG", "SYS_PTRACE", "AUDIT_CONTROL")
 STANDALONE_COMMAND = ("sh", "-c", "mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec /sbin/init")
@@ -89,7 +93,7 @@ def default_logging(site: Site, service: Service) -> dict[str, Any]:
     return {
         "name": "syslog",
         "options": {
-            "syslog-address": f"udp://{site.repository.private_ip}:{SYSLOG_PORT}",
+            "syslog-address": f"udp://{LOCAL_RELAY}:{SYSLOG_PORT}",
             "syslog-facility": "local0",
             "tag": service.name,
         },

@@ -423,7 +423,7 @@ def test_default_logging(both) -> None:
     for name in ("db", "dns", "pulled", "system"):
         assert service(both, name).input("taskSpec.logDriver") == {
             "name": "syslog",
-            "options": {"syslog-address": "udp://192.168.0.13:10514", "syslog-facility": "local0", "tag": name},
+            "options": {"syslog-address": "udp://127.0.0.1:10514", "syslog-facility": "local0", "tag": name},
         }
 
 

@@ -208,7 +208,7 @@ def test_defaults_of_a_minimal_service(site: Site) -> None:
 def test_default_logging_is_syslog_to_the_repository(site: Site) -> None:
     assert inputs(site, "plain").kwargs["task_spec"]["log_driver"] == {
         "name": "syslog",
-        "options": {"syslog-address": "udp://192.168.0.13:10514", "syslog-facility": "local0", "tag": "plain"},
+        "options": {"syslog-address": "udp://127.0.0.1:10514", "syslog-facility": "local0", "tag": "plain"},
     }
 
 
