@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from components.inventory.addressing import Host
 from components.inventory.site import Site
 from components.inventory.stage import PROVIDER_DEFAULTS
+from components.monitoring.error_rules import error_rules, watched_names
 
 LIB = "lib.sh"
 REGISTRY_PORT = 5000
@@ -257,6 +258,18 @@ def _drbd_pool_env(site: Site, host: Host) -> dict[str, str]:
     }
 
 
+def _monitor_targets(site: Site, host: Host) -> dict[str, str]:
+    return {"HIVE_MONITOR_TARGETS": " ".join(f"{h.fqdn}={h.private_ip}" for h in site.hosts)}
+
+
+def _error_rules_env(site: Site, host: Host) -> dict[str, str]:
+    services = site.catalog.services
+    return {"HIVE_ERROR_RULES": error_rules(services), "HIVE_ERROR_SERVICES": watched_names(services)}
+
+
+MONITORING_RULES = tuple(f"monitoring-{area}.rules.yml" for area in ("host", "drbd", "swarm", "services"))
+
+
 def _after_registry(site: Site, host: Host) -> tuple[StepRef, ...]:
     return () if host.is_repository else (StepRef(site.repository.fqdn, "registry"),)
 
@@ -265,11 +278,17 @@ CATALOGUE: tuple[StepDefinition, ...] = (
     StepDefinition("wait-ready", _all, timeout_minutes=35),  # the script waits up to 3 × 600 s
     StepDefinition("base", _all, _base_env, timeout_minutes=20),
     StepDefinition("firewall", _all, _firewall_env, assets=("hive-firewall",)),
+    # before docker: dockerd then starts with its metrics endpoint (no restart)
+    StepDefinition(
+        "monitoring-node", _all, lambda site, host: {"HIVE_LISTEN_ADDR": host.private_ip}, assets=("hive-metrics",)
+    ),
     StepDefinition("docker", _all, _docker_env, stdin=Stdin.TLS, timeout_minutes=20),
     StepDefinition(
         "registry", _is_repository, lambda site, host: {"HIVE_FQDN": host.fqdn}, stdin=Stdin.REGISTRY_PASSWORD
     ),
     StepDefinition("log-collector", _is_repository),
+    StepDefinition("monitoring-errors", _is_repository, _error_rules_env),
+    StepDefinition("monitoring-server", _is_repository, _monitor_targets, assets=MONITORING_RULES),
     StepDefinition("swarm-init", _is_first_hive, _swarm_init_env, secret_stdout=True),
     StepDefinition("swarm-join", _is_other_hive, _swarm_join_env, stdin=Stdin.JOIN_TOKEN, after=_after_swarm_init),
     StepDefinition("node-labels", _is_hive, lambda site, host: {"HIVE_NODE_LABELS": node_labels(host)}),
