@@ -72,7 +72,7 @@ for rules in "$HERE"/monitoring-*.rules.yml; do
     cp -- "$rules" "$stage/rules/${rules##*/monitoring-}"
 done
 sed -i "s|/etc/prometheus/rules/hive/|$stage/rules/|" "$stage/prometheus.yml"
-promtool check config "$stage/prometheus.yml" >&2 || die "promtool rejects the generated configuration"
+check=$(promtool check config "$stage/prometheus.yml" 2>&1) || die "promtool rejects the generated configuration: $check"
 sed -i "s|$stage/rules/|/etc/prometheus/rules/hive/|" "$stage/prometheus.yml"
 
 if [[ -z $alertmanager_conf ]]; then

@@ -53,7 +53,7 @@ def full_file_systems(sections: Mapping[str, Section]) -> list[FileSystem]:
 
 
 def disk_findings(host: str, sections: Mapping[str, Section], consumers: Mapping[str, str]) -> list[Finding]:
-    """``consumers``: mount point → ``du -x -d1 -B1`` output of it (the second round for full ones)."""
+    """``consumers``: mount point → ``du -x -a -d1 -B1`` output of it (the second round for full ones)."""
     missing = _missing(host, "disk", sections.get("df"), "server-disk-space")
     if missing:
         return [missing]

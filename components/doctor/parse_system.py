@@ -74,7 +74,7 @@ def parse_failed_units(text: str) -> list[FailedUnit]:
 
 
 def parse_du(text: str) -> list[tuple[int, str]]:
-    """``du -x -d1 -B1 <dir>`` lines ``<bytes>\\t<path>``, biggest first."""
+    """``du -x -a -d1 -B1 <dir>`` lines ``<bytes>\\t<path>``, biggest first."""
     entries = []
     for line in text.splitlines():
         size, _, path = line.partition("\t")

@@ -41,5 +41,5 @@ class Ssh:
 
     def disk_consumers(self, host: str, mountpoint: str) -> str:
         quoted = shlex.quote(mountpoint)
-        _, out, _ = self.run(host, f"sudo -n du -x -d1 -B1 {quoted} 2>/dev/null | sort -nr | head -6")
+        _, out, _ = self.run(host, f"sudo -n du -x -a -d1 -B1 {quoted} 2>/dev/null | sort -nr | head -6")
         return out

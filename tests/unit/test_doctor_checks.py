@@ -94,8 +94,9 @@ def test_an_untranslated_flow_to_a_published_port_is_stale() -> None:
 def test_a_full_file_system_lists_its_biggest_consumers() -> None:
     du = (CAPTURED / "du-srv-fill.txt").read_text(encoding="utf-8")
     [disk] = [f for f in everything("collect-p-hive0-sick.txt", {"/srv/fill": du}) if f.check == "disk"]
-    assert (
-        disk.message == "file system /srv/fill (tmpfs) 93% used > 80%, 724.0 KiB free; biggest: /srv/fill/sub 300.0 KiB"
+    assert disk.message == (
+        "file system /srv/fill (tmpfs) 93% used > 80%, 724.0 KiB free;"
+        " biggest: /srv/fill/blob 9.0 MiB, /srv/fill/sub 300.0 KiB"
     )
     assert disk.runbook == "server-disk-space"
 
