@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.inventory.errors import ConfigError
+from components.inventory.receivers import Receiver, parse_receivers
 from components.inventory.schema import Node, present
 
 STAGES = ("private", "staging", "production")
@@ -92,6 +93,7 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "underlay_mtu": None,
     "drbd_version": None,
     "drbd_download_url": None,
+    "alert_receivers": None,  # secret; components/inventory/receivers.py
 }
 # Keys of other namespaces a provider needs (namespace:key).
 PROVIDER_REQUIRED = {
@@ -142,6 +144,7 @@ class StageConfig:
     drbd_version: str
     drbd_download_url: str
     file: str
+    alert_receivers: tuple[Receiver, ...] = ()  # secret values: handle only inside secret Outputs
 
     @property
     def prefix(self) -> str:
@@ -315,6 +318,7 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str) -> StageConfig:
         drbd_version=drbd_version,
         drbd_download_url=text("drbd_download_url", DEFAULT_DRBD_DOWNLOAD_URL) or DEFAULT_DRBD_DOWNLOAD_URL,
         file=file,
+        alert_receivers=parse_receivers(hive["alert_receivers"]) if present(hive, "alert_receivers") else (),
     )
 
 

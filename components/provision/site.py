@@ -15,6 +15,7 @@ from pulumi_command import remote
 
 from components.infra.types import ProvisionedHost
 from components.inventory.site import Site
+from components.monitoring.alertmanager import alertmanager_config
 from components.pki import Pki
 from components.provision.host import HostProvisioner, HostProvisionerArgs
 from components.provision.steps import LIB, Stdin, StepRef, StepSpec, host_steps, site_steps
@@ -51,6 +52,7 @@ class SiteProvisioner(pulumi.ComponentResource):
     def __init__(self, name: str, args: SiteProvisionerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hive:provision:Site", name, None, opts)
         site = args.site
+        self._receivers = site.stage.alert_receivers
         machines = {h.spec.fqdn: h for h in args.hosts}
         unknown = sorted(set(machines) ^ {h.fqdn for h in site.hosts})
         if unknown:
@@ -103,6 +105,8 @@ class SiteProvisioner(pulumi.ComponentResource):
             return pki.docker_bundle(spec.host)
         if spec.stdin is Stdin.REGISTRY_PASSWORD:
             return self.registry_password
+        if spec.stdin is Stdin.ALERTMANAGER:  # receivers' credentials: secret end to end
+            return pulumi.Output.secret(alertmanager_config(self._receivers))
         if spec.stdin is Stdin.JOIN_TOKEN:
             (init,) = spec.after  # the first hive's swarm-init
             return pulumi.Output.secret(self.commands[init].stdout)

@@ -54,6 +54,7 @@ class Stdin(enum.Enum):
     TLS = "tls"  # the host key PEM, the host certificate PEM, the CA certificate PEM, in this order
     JOIN_TOKEN = "join_token"  # the manager join token (swarm-init's stdout on the first hive)
     REGISTRY_PASSWORD = "registry_password"  # the registry password of user hive
+    ALERTMANAGER = "alertmanager"  # Alertmanager's configuration with the receivers' credentials
 
 
 @dataclass(frozen=True, order=True)
@@ -259,7 +260,10 @@ def _drbd_pool_env(site: Site, host: Host) -> dict[str, str]:
 
 
 def _monitor_targets(site: Site, host: Host) -> dict[str, str]:
-    return {"HIVE_MONITOR_TARGETS": " ".join(f"{h.fqdn}={h.private_ip}" for h in site.hosts)}
+    return {
+        "HIVE_MONITOR_TARGETS": " ".join(f"{h.fqdn}={h.private_ip}" for h in site.hosts),
+        "HIVE_RECEIVERS": "1",  # the Alertmanager configuration comes on stdin
+    }
 
 
 def _error_rules_env(site: Site, host: Host) -> dict[str, str]:
@@ -288,7 +292,9 @@ CATALOGUE: tuple[StepDefinition, ...] = (
     ),
     StepDefinition("log-collector", _is_repository),
     StepDefinition("monitoring-errors", _is_repository, _error_rules_env),
-    StepDefinition("monitoring-server", _is_repository, _monitor_targets, assets=MONITORING_RULES),
+    StepDefinition(
+        "monitoring-server", _is_repository, _monitor_targets, stdin=Stdin.ALERTMANAGER, assets=MONITORING_RULES
+    ),
     StepDefinition("swarm-init", _is_first_hive, _swarm_init_env, secret_stdout=True),
     StepDefinition("swarm-join", _is_other_hive, _swarm_join_env, stdin=Stdin.JOIN_TOKEN, after=_after_swarm_init),
     StepDefinition("node-labels", _is_hive, lambda site, host: {"HIVE_NODE_LABELS": node_labels(host)}),

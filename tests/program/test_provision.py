@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from components.provision import steps
 from tests.harness import UNKNOWN, BaseMocks, check_inputs, is_unknown, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -40,9 +41,11 @@ BASE_CONFIG: dict[str, Any] = {
     "hive:ssh_private_key": SSH_KEY,
 }
 SHARED_CONFIG = {**BASE_CONFIG, "hive:ip_address_list": FOUR[:3], "hive:separate_repository": False}
-COMMON = ["wait-ready", "base", "firewall", "docker"]
+COMMON = ["wait-ready", "base", "firewall", "monitoring-node", "docker"]
+REPOSITORY = ["registry", "log-collector", "monitoring-errors", "monitoring-server"]
+MONITORING_ASSETS = {"monitoring-node": ("hive-metrics",), "monitoring-server": steps.MONITORING_RULES}
 DRBD = ["drbd-install", "drbd-pool"]  # the sample site has a drbd volume
-SECRET_STEPS = {"docker", "swarm-init", "swarm-join", "registry", "registry-login"}
+SECRET_STEPS = {"docker", "swarm-init", "swarm-join", "registry", "registry-login", "monitoring-server"}
 MY_TYPES = (COMMAND, COPY, "tls:", "random:")
 
 
@@ -162,7 +165,7 @@ def test_each_host_gets_its_steps(separate):
         "s-hive0": [*COMMON, "swarm-init", "node-labels", "registry-login", *DRBD],
         "s-hive1": [*COMMON, "swarm-join", "node-labels", "registry-login", *DRBD],
         "s-hive2": [*COMMON, "swarm-join", "node-labels", "registry-login", *DRBD],
-        "s-hive3": [*COMMON, "registry", "log-collector", "registry-login"],
+        "s-hive3": [*COMMON, *REPOSITORY, "registry-login"],
     }
 
 
@@ -174,8 +177,7 @@ def test_repository_is_no_swarm_member_when_separate(separate):
 def test_shared_repository_joins_the_swarm(shared):
     assert steps_by_host(shared)["s-hive2"] == [
         *COMMON,
-        "registry",
-        "log-collector",
+        *REPOSITORY,
         "swarm-join",
         "node-labels",
         "registry-login",
@@ -204,6 +206,7 @@ def test_commands_wait_for_their_own_files_only(separate):
         expected = {f"{host}-copy-lib.sh", f"{host}-copy-{step}.sh"}
         if step == "firewall":
             expected.add(f"{host}-copy-hive-firewall")
+        expected |= {f"{host}-copy-{asset}" for asset in MONITORING_ASSETS.get(step, ())}
         assert mine == expected, r.name
 
 
@@ -227,6 +230,7 @@ def test_command_triggers_carry_script_hashes_and_machine(separate):
     for r in provisioned(separate, COMMAND):
         host, step = split_name(r.name, hosts)
         files = ["lib.sh", f"{step}.sh", *(["hive-firewall"] if step == "firewall" else [])]
+        files += MONITORING_ASSETS.get(step, ())
         triggers = r.input("triggers")
         assert triggers[-1] == f"{host}.pdns@{FOUR[int(host[-1])]}#generation-0"
         assert set(triggers[:-1]) == {sha256(f) for f in files}, r.name

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from components.monitoring.error_rules import error_rules, rainerscript_string, watched_names
-from components.provision.steps import MONITORING_RULES, host_steps
+from components.provision.steps import MONITORING_RULES, Stdin, host_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTSETUP = ROOT / "hostsetup"
@@ -38,9 +38,10 @@ def test_prometheus_scrapes_every_server_by_fqdn(make_site) -> None:
     server = step(site, 3, "monitoring-server")
     assert server.env == {
         "HIVE_MONITOR_TARGETS": "s-hive0.pdns=192.168.0.10 s-hive1.pdns=192.168.0.11 s-hive2.pdns=192.168.0.12 "
-        "s-hive3.pdns=192.168.0.13"
+        "s-hive3.pdns=192.168.0.13",
+        "HIVE_RECEIVERS": "1",
     }
-    assert server.stdin is None
+    assert server.stdin is Stdin.ALERTMANAGER and server.handles_secrets
 
 
 def test_the_rule_files_shipped_are_the_repositorys_rule_files() -> None:

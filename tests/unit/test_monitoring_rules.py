@@ -98,3 +98,16 @@ def test_the_runbook_triggers_of_the_issue_are_all_covered() -> None:
         "HostDown",
         "ServiceErrorLogged",
     }
+
+
+def test_the_readme_alerts_table_lists_every_alert_with_its_runbook_title() -> None:
+    readme = (MONITORING.parent / "README.md").read_text(encoding="utf-8")
+    rows = {
+        cells[0].strip("`"): (cells[2], cells[3])
+        for line in readme.splitlines()
+        if line.startswith("| `") and len(cells := [c.strip() for c in line.strip("|").split("|")]) == 4
+        and re.fullmatch(r"`[A-Z][A-Za-z]+`", cells[0])
+    }  # fmt: skip
+    assert set(rows) == {a["alert"] for a in _alerts()}
+    for alert in _alerts():
+        assert rows[alert["alert"]] == (alert.get("for", "0m"), alert["annotations"]["runbook_title"]), alert["alert"]

@@ -188,6 +188,7 @@ def test_secrets_are_on_stdin_and_marked(make_site):
         "swarm-join": Stdin.JOIN_TOKEN,
         "registry": Stdin.REGISTRY_PASSWORD,
         "registry-login": Stdin.REGISTRY_PASSWORD,
+        "monitoring-server": Stdin.ALERTMANAGER,
     }
     assert {n for n, s in by_name.items() if s.handles_secrets} == {
         "docker",
@@ -195,6 +196,7 @@ def test_secrets_are_on_stdin_and_marked(make_site):
         "swarm-join",
         "registry",
         "registry-login",
+        "monitoring-server",
     }
 
 
