@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# The file systems whose usage counts (the same policy as monitoring/rules/host.rules.yml and drbd.rules.yml):
+# The file systems whose usage counts (the same policy as monitoring/rules/host.rules.yml and volumes.rules.yml):
 # real disks and tmpfs an operator mounts (Debian 13's /tmp), not the kernel's and systemd's pseudo mounts nor
 # container layers.
 IGNORED_FSTYPES = re.compile(r"^(ramfs|overlay|squashfs|nsfs|devtmpfs|fuse\..*|proc|sysfs|cgroup2?|autofs)$")

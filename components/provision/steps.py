@@ -271,7 +271,7 @@ def _error_rules_env(site: Site, host: Host) -> dict[str, str]:
     return {"HIVE_ERROR_RULES": error_rules(services), "HIVE_ERROR_SERVICES": watched_names(services)}
 
 
-MONITORING_RULES = tuple(f"monitoring-{area}.rules.yml" for area in ("host", "drbd", "swarm", "services"))
+MONITORING_RULES = tuple(f"monitoring-{area}.rules.yml" for area in ("host", "volumes", "swarm", "services"))
 
 
 def _after_registry(site: Site, host: Host) -> tuple[StepRef, ...]:
