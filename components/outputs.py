@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from components.inventory.exports import Endpoint, ssh_config
+from components.monitoring.endpoints import monitoring_output
 from components.program_site import ALLOCATIONS_OUTPUT, ProgramSite
 
 if TYPE_CHECKING:
@@ -62,3 +63,4 @@ def export_outputs(program: ProgramSite, hive: Hive) -> None:
     )
     pulumi.export("services", hive.swarm.services_output)
     pulumi.export("volumes", hive.swarm.volumes_output)
+    pulumi.export("monitoring", monitoring_output(site, receivers=[r.name for r in site.stage.alert_receivers]))

@@ -79,7 +79,8 @@ daemon_json=$(jq -n --arg bip "$bip" --arg pool "$pool" --argjson size "$pool_si
   + (if $pool != "" then {"default-address-pools": [{"base": $pool, "size": $size}]} else {} end)')
 install_file_if_changed "$daemon_json" /etc/docker/daemon.json 0644 && restart=1
 
-# Debian's unit starts `dockerd -H fd://`, which conflicts with "hosts" in daemon.json
+# Debian's unit starts `dockerd -H fd://`, which conflicts with "hosts" in daemon.json; $DOCKER_OPTS (from the
+# unit's EnvironmentFile /etc/default/docker) carries monitoring-node.sh's --metrics-addr
 mkdir -p /etc/systemd/system/docker.service.d
 unit_changed=0
 install_file_if_changed "# managed by hive (hostsetup/docker.sh)
@@ -88,7 +89,7 @@ StartLimitIntervalSec=0
 
 [Service]
 ExecStart=
-ExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock
+ExecStart=/usr/sbin/dockerd --containerd=/run/containerd/containerd.sock \$DOCKER_OPTS
 RestartSec=10s" /etc/systemd/system/docker.service.d/10-hive.conf 0644 && restart=1 && unit_changed=1
 
 # --- packages (after the configuration, so that a fresh install by hand starts docker with it; the packages

@@ -29,6 +29,7 @@ module(load="imtcp")
 template(name="HiveServiceFile" type="string"
          string="/var/log/services/%programname:::secpath-replace%.log")
 ruleset(name="hive-services") {
+    include(file="/etc/rsyslog.d/hive-service-errors.rules" mode="optional") # monitoring-errors.sh
     if $programname == "" then {
         action(type="omfile" file="/var/log/services/unknown.log" template="RSYSLOG_FileFormat"
                fileCreateMode="0640" fileOwner="root" fileGroup="adm")

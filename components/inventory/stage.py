@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.inventory.errors import ConfigError
+from components.inventory.receivers import Receiver, parse_receivers
 from components.inventory.schema import Node, present
 
 STAGES = ("private", "staging", "production")
@@ -118,7 +119,13 @@ KNOWN_NAMESPACES = ("hive", "aws", "gcp", "azure-native", "docker", "command", "
 # key's value reaches plain resource inputs, names and outputs: it cannot stay secret, so secret is refused.
 SECRET_REQUIRED = ("ssh_private_key", "offsite_backup_password", "offsite_backup_credentials")
 SECRET_PLACEHOLDER = "[secret]"  # a secret value offline, where it cannot be decrypted
-SECRET_ALLOWED = ("ssh_private_key", "drbd_download_url", "offsite_backup_password", "offsite_backup_credentials")
+SECRET_ALLOWED = (
+    "ssh_private_key",
+    "drbd_download_url",
+    "offsite_backup_password",
+    "offsite_backup_credentials",
+    "alert_receivers",
+)
 
 # Keys and where they may appear. Values: the providers that accept the key (None = all).
 PROJECT_KEYS = {"name": None, "domain": None}
@@ -153,6 +160,7 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "offsite_backup_password": None,  # secret: read by the program (components/backup), only checked here
     "offsite_backup_credentials": None,  # secret map of the object store's environment variables
     "image_platform": None,
+    "alert_receivers": None,  # secret; components/inventory/receivers.py
 }
 # restic repository kinds that leave the site (a local path would die with the repository server).
 OFFSITE_REPOSITORY_PATTERN = r"(s3|gs|azure|b2|swift|sftp|rest|rclone):\S+"
@@ -217,6 +225,7 @@ class StageConfig:
     secret_keys: frozenset[str] = frozenset()  # hive keys (without namespace) whose value is a Pulumi secret
     offsite_backup: OffsiteBackup | None = None
     image_platform: str = CLOUD_IMAGE_PLATFORM
+    alert_receivers: tuple[Receiver, ...] = ()  # secret values: handle only inside secret Outputs
 
     @property
     def prefix(self) -> str:
@@ -426,6 +435,7 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str, machine: str | No
         image_platform=hive["image_platform"].choice(IMAGE_PLATFORMS)
         if present(hive, "image_platform")
         else default_image_platform(provider, platform.machine() if machine is None else machine),
+        alert_receivers=parse_receivers(hive["alert_receivers"]) if present(hive, "alert_receivers") else (),
     )
 
 

@@ -15,6 +15,7 @@ from pulumi_command import remote
 
 from components.infra.types import ProvisionedHost
 from components.inventory.site import Site
+from components.monitoring.alertmanager import alertmanager_config
 from components.pki import Pki
 from components.provision.host import HostProvisioner, HostProvisionerArgs
 from components.provision.steps import Stdin, StepRef, StepSpec, host_steps, site_steps
@@ -52,6 +53,7 @@ class SiteProvisioner(pulumi.ComponentResource):
     def __init__(self, name: str, args: SiteProvisionerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hive:provision:Site", name, None, opts)
         site = args.site
+        self._receivers = site.stage.alert_receivers
         machines = {h.spec.fqdn: h for h in args.hosts}
         unknown = sorted(set(machines) ^ {h.fqdn for h in site.hosts})
         if unknown:
@@ -114,4 +116,6 @@ class SiteProvisioner(pulumi.ComponentResource):
             if self._offsite_secrets is not None:
                 bundle = pulumi.Output.all(bundle, self._offsite_secrets).apply(lambda parts: "".join(parts))
             return pulumi.Output.secret(bundle)
+        if spec.stdin is Stdin.ALERTMANAGER:  # receivers' credentials: secret end to end
+            return pulumi.Output.secret(alertmanager_config(self._receivers))
         raise ValueError(f"step {spec.name}: no stdin for {spec.stdin}")

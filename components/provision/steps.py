@@ -64,6 +64,7 @@ from components.backup.plan import step_env as backup_step_env
 from components.inventory.addressing import Host
 from components.inventory.site import Site
 from components.inventory.stage import PROVIDER_DEFAULTS
+from components.monitoring.error_rules import error_rules, watched_names
 
 LIB = "lib.sh"
 REGISTRY_PORT = 5000
@@ -83,6 +84,7 @@ class Stdin(enum.Enum):
     REGISTRY_PASSWORD = "registry_password"  # the registry password of user hive
     DRBD_URL = "drbd_url"  # hive:drbd_download_url when it is a Pulumi secret (HIVE_DRBD_URL is then "-")
     BACKUP = "backup"  # the backup agent's key, certificate, CA certificate; then the off-site NAME=value lines
+    ALERTMANAGER = "alertmanager"  # Alertmanager's configuration with the receivers' credentials
 
 
 @dataclass(frozen=True, order=True)
@@ -324,6 +326,21 @@ def _runs_backup_agent(site: Site, host: Host) -> bool:
     return host.is_repository and needs_agent(site)
 
 
+def _monitor_targets(site: Site, host: Host) -> dict[str, str]:
+    return {
+        "HIVE_MONITOR_TARGETS": " ".join(f"{h.fqdn}={h.private_ip}" for h in site.hosts),
+        "HIVE_RECEIVERS": "1",  # the Alertmanager configuration comes on stdin
+    }
+
+
+def _error_rules_env(site: Site, host: Host) -> dict[str, str]:
+    services = site.catalog.services
+    return {"HIVE_ERROR_RULES": error_rules(services), "HIVE_ERROR_SERVICES": watched_names(services)}
+
+
+MONITORING_RULES = tuple(f"monitoring-{area}.rules.yml" for area in ("host", "volumes", "swarm", "services"))
+
+
 def _after_registry(site: Site, host: Host) -> tuple[StepRef, ...]:
     return () if host.is_repository else (StepRef(site.repository.fqdn, "registry"),)
 
@@ -341,6 +358,14 @@ CATALOGUE: tuple[StepDefinition, ...] = (
     ),
     StepDefinition("base", _all, _base_env, packages=BASE_PACKAGES),
     StepDefinition("firewall", _all, _firewall_env, assets=("hive-firewall",), packages=("iptables",)),
+    # before docker: dockerd then starts with its metrics endpoint (/etc/default/docker), no restart
+    StepDefinition(
+        "monitoring-node",
+        _all,
+        lambda site, host: {"HIVE_LISTEN_ADDR": host.private_ip},
+        assets=("hive-metrics",),
+        packages=("prometheus-node-exporter", "jq", "curl"),
+    ),
     # docker's node name is the hostname at its start: after base
     StepDefinition(
         "docker",
@@ -349,7 +374,7 @@ CATALOGUE: tuple[StepDefinition, ...] = (
         stdin=Stdin.TLS,
         timeout_seconds=600,
         packages=DOCKER_PACKAGES,
-        needs=("packages", "base"),
+        needs=("packages", "base", "monitoring-node"),
     ),
     StepDefinition(
         "registry",
@@ -397,6 +422,21 @@ CATALOGUE: tuple[StepDefinition, ...] = (
         stdin=Stdin.BACKUP,
         assets=("hive-backup",),
         packages=BACKUP_PACKAGES,
+    ),
+    StepDefinition(
+        "monitoring-errors",
+        _is_repository,
+        _error_rules_env,
+        packages=("rsyslog", "logrotate"),
+        needs=("packages", "log-collector"),
+    ),  # its rules live inside the collector's ruleset
+    StepDefinition(
+        "monitoring-server",
+        _is_repository,
+        _monitor_targets,
+        stdin=Stdin.ALERTMANAGER,
+        assets=MONITORING_RULES,
+        packages=("prometheus", "prometheus-alertmanager"),
     ),
     StepDefinition(
         "registry-login",

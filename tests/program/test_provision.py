@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from components.provision import steps as catalogue
 from tests.harness import BaseMocks, check_inputs, is_unknown, run_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,10 +43,16 @@ BASE_CONFIG: dict[str, Any] = {
     "hive:ssh_private_key": SSH_KEY,
 }
 SHARED_CONFIG = {**BASE_CONFIG, "hive:ip_address_list": FOUR[:3], "hive:separate_repository": False}
-COMMON = ["wait-ready", "packages", "base", "firewall", "docker"]
+COMMON = ["wait-ready", "packages", "base", "firewall", "monitoring-node", "docker"]
+REPOSITORY = ["registry", "log-collector", "backup", "monitoring-errors", "monitoring-server"]
 DRBD = ["drbd-install", "drbd-pool"]  # the sample site has a drbd volume
-SECRET_STEPS = {"docker", "registry", "registry-login", "backup"}
-ASSETS = {"firewall": ["hive-firewall"], "backup": ["hive-backup"]}  # files a step ships besides its script
+SECRET_STEPS = {"docker", "registry", "registry-login", "backup", "monitoring-server"}
+ASSETS = {  # files a step ships besides its script
+    "firewall": ["hive-firewall"],
+    "backup": ["hive-backup"],
+    "monitoring-node": ["hive-metrics"],
+    "monitoring-server": list(catalogue.MONITORING_RULES),
+}
 MY_TYPES = (COMMAND, COPY, "tls:", "random:")
 
 
@@ -172,7 +179,7 @@ def test_each_host_gets_its_steps(separate):
         "s-hive0": sorted([*COMMON, "log-relay", "swarm-init", "node-labels", "registry-login", *DRBD]),
         "s-hive1": sorted([*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login", *DRBD]),
         "s-hive2": sorted([*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login", *DRBD]),
-        "s-hive3": sorted([*COMMON, "registry", "log-collector", "backup", "registry-login"]),
+        "s-hive3": sorted([*COMMON, *REPOSITORY, "registry-login"]),
     }
 
 
@@ -183,7 +190,7 @@ def test_repository_is_no_swarm_member_when_separate(separate):
 
 def test_shared_repository_joins_the_swarm(shared):
     assert sorted(steps_by_host(shared)["s-hive2"]) == sorted(
-        [*COMMON, "registry", "log-collector", "backup", "swarm-join", "node-labels", "registry-login", *DRBD]
+        [*COMMON, *REPOSITORY, "swarm-join", "node-labels", "registry-login", *DRBD]
     )
     labels = shared.one(COMMAND, "s-hive2-node-labels").input("create")
     assert "HIVE_NODE_LABELS='servers=true hives=true repository=true'" in labels

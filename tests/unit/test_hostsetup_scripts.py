@@ -39,6 +39,9 @@ EXPECTED_STEPS = {
     "drbd-pool",
     "drbd-volume",
     "drbd-growfs",
+    "monitoring-node",
+    "monitoring-server",
+    "monitoring-errors",
 }
 # HIVE_* names that are not step inputs
 INTERNAL_ENV = {"HIVE_FIREWALL_ENV"}
@@ -252,7 +255,7 @@ def test_hive_firewall_rules() -> None:
     ipv4, _, ipv6 = result.stdout.partition("# IPv6\n")  # the IPv6 part appears where this kernel has IPv6
     rules = ipv4.splitlines()
     assert rules[0] == "*filter" and rules[-1] == "COMMIT"
-    tcp = "2376,2377,7946,5000,2514,10050,10051,7000:7999"
+    tcp = "2376,2377,7946,5000,2514,9100,9323,7000:7999"
     for ip in ("10.0.0.5", "10.0.0.6"):
         assert f"-A HIVE-SERVICE -s {ip} -p tcp -m multiport --dports {tcp} -j ACCEPT" in rules
         assert f"-A HIVE-SERVICE -s {ip} -p udp -m multiport --dports 7946,4789,10514 -j ACCEPT" in rules

@@ -17,7 +17,8 @@ HOSTSETUP = ROOT / "hostsetup"
 FOUR = ["192.168.0.10", "192.168.0.11", "192.168.0.12", "192.168.0.13"]
 THREE = FOUR[:3]
 SHARED = {"hive:separate_repository": False, "hive:ip_address_list": THREE}
-COMMON = ["wait-ready", "packages", "base", "firewall", "docker"]
+COMMON = ["wait-ready", "packages", "base", "firewall", "monitoring-node", "docker"]
+REPOSITORY = ["registry", "log-collector", "monitoring-errors", "monitoring-server"]
 
 
 def names(site, index):
@@ -35,12 +36,12 @@ def test_steps_per_host_with_a_separate_repository(make_site):
     assert names(site, 1) == [*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login"]
     assert names(site, 2) == [*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login"]
     # the repository is no swarm member: no init/join/labels
-    assert names(site, 3) == [*COMMON, "registry", "log-collector", "registry-login"]
+    assert names(site, 3) == [*COMMON, *REPOSITORY, "registry-login"]
 
 
 def test_repository_that_is_a_hive_joins_the_swarm(make_site):
     site = make_site(**SHARED)
-    assert names(site, 2) == [*COMMON, "registry", "log-collector", "swarm-join", "node-labels", "registry-login"]
+    assert names(site, 2) == [*COMMON, *REPOSITORY, "swarm-join", "node-labels", "registry-login"]
     assert spec(site, 2, "node-labels").env["HIVE_NODE_LABELS"] == "servers=true hives=true repository=true"
 
 
@@ -257,9 +258,15 @@ def test_secrets_are_on_stdin_and_marked(make_site):
         "docker": Stdin.TLS,
         "registry": Stdin.REGISTRY_PASSWORD,
         "registry-login": Stdin.REGISTRY_PASSWORD,
+        "monitoring-server": Stdin.ALERTMANAGER,
     }
     # the join token passes through no step's stdin or stdout (swarm-join reads it host to host)
-    assert {n for n, s in by_name.items() if s.handles_secrets} == {"docker", "registry", "registry-login"}
+    assert {n for n, s in by_name.items() if s.handles_secrets} == {
+        "docker",
+        "registry",
+        "registry-login",
+        "monitoring-server",
+    }
 
 
 def test_command_line(make_site):

@@ -1,0 +1,7 @@
+"""``python -m components.doctor`` (what ``./hive doctor`` runs)."""
+
+import sys
+
+from components.doctor.cli import main
+
+sys.exit(main())
