@@ -10,6 +10,8 @@ are shipped the way the program ships them: the whole hostsetup/ directory to ``
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import io
 import tarfile
 from dataclasses import dataclass
@@ -143,7 +145,7 @@ class DrbdSite:
         rc, _, err = self.lab.ssh(
             self.host(hostname).private_ip,
             f"mkdir -p {target} && base64 -d | tar -xf - -C {target}",
-            stdin=__import__("base64").b64encode(buffer.getvalue()).decode(),
+            stdin=base64.b64encode(buffer.getvalue()).decode(),
             timeout=60,
         )
         assert rc == 0, err
@@ -156,9 +158,14 @@ class DrbdSite:
         return StepRun(hostname, script.removesuffix(".sh"), rc, out, err)
 
     def host_step(self, step: str, hostname: str, extra: dict[str, str] | None = None) -> StepRun:
-        definition = steps.definition(step)
-        env = {**definition.env(self.site, self.host(hostname)), **(extra or {})}
-        return self.run(hostname, definition.script, env)
+        """The step exactly as the provisioner renders it for this host (``steps.host_steps`` →
+        ``steps.render_command``), with ``extra`` env (the operator's HIVE_DRBD_MODULE_URL) added."""
+        (spec,) = [s for s in steps.host_steps(self.site, self.host(hostname)) if s.name == step]
+        if extra:
+            spec = dataclasses.replace(spec, env={**spec.env, **extra})
+        command = steps.render_command(spec, USER)
+        rc, out, err = self.ssh(hostname, command, timeout=spec.timeout_minutes * 60)
+        return StepRun(hostname, step, rc, out, err)
 
     def install(self, hostname: str, prebuilt: bool) -> StepRun:
         extra = {"HIVE_DRBD_MODULE_URL": self.module_url} if prebuilt else {}

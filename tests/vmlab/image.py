@@ -323,6 +323,9 @@ def vm_image(log: Callable[[str], None] = print) -> VmImage:
                 _unmount_below(work)
                 shutil.rmtree(work, ignore_errors=True)
         log(f"vmlab: image {directory.name} built in {time.monotonic() - started:.0f}s")
+        for old in CACHE_DIR.glob("image-*"):  # older recipes (a running VM keeps its open files)
+            if old != directory:
+                shutil.rmtree(old, ignore_errors=True)
         image = _load(directory)
         assert image is not None
         return image

@@ -38,7 +38,7 @@ from tests.vmlab.image import CACHE_DIR, VmImage, file_lock
 STATE_DIR = Path(os.environ.get("HIVE_VMLAB_STATE", "/run/hive-vmlab"))
 VM_MEMORY_MIB = int(os.environ.get("HIVE_VMLAB_MEMORY", "1536"))
 DATA_DISK_SIZE = "4G"  # the mirrored disk (/dev/vdb)
-SSH_READY_TIMEOUT = float(os.environ.get("HIVE_VMLAB_BOOT_TIMEOUT", "420"))
+SSH_READY_TIMEOUT = float(os.environ.get("HIVE_VMLAB_BOOT_TIMEOUT", "900"))
 RULE_COMMENT = "hive-vmlab"
 
 
@@ -220,7 +220,8 @@ class VmLab:
         cmdline = " ".join([
             "root=/dev/vda", "rw", "console=ttyS0", "net.ifnames=0", "systemd.show_status=0",
             # nothing a hive needs, and slow to probe under TCG
-            "modprobe.blacklist=kvm,kvm_amd,kvm_intel,cfg80211,pcspkr,joydev",
+            "modprobe.blacklist=kvm,kvm_amd,kvm_intel,cfg80211,pcspkr,joydev,floppy",
+            "mitigations=off", "cryptomgr.notests", "nowatchdog", "audit=0",
             f"hive.ip={vm.ip}/{network.prefixlen}", f"hive.gw={self.gateway}", f"hive.dns={_nameserver()}",
             f"hive.hostname={name}", f"hive.key={key}",
         ])  # fmt: skip

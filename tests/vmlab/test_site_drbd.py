@@ -220,6 +220,40 @@ def file_system_uuid(site: DrbdSite, hostname: str) -> str:
     return site.ok(hostname, f"sudo blkid -p -s UUID -o value {site.device}").strip()
 
 
+def device_bytes(site: DrbdSite, hostname: str) -> int:
+    return int(site.ok(hostname, f"sudo blockdev --getsize64 {site.device}").strip())
+
+
+def ext4_bytes(site: DrbdSite, hostname: str) -> int:
+    out = site.ok(hostname, f"sudo dumpe2fs -h {site.device} 2>/dev/null")
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    return int(fields["Block count"]) * int(fields["Block size"])
+
+
+def test_raising_size_grows_lv_device_and_file_system_with_data_intact(
+    drbd_site: DrbdSite, volume_up: list[StepRun]
+) -> None:
+    host = drbd_config_format_host(drbd_site)
+    digest = write_known_file(drbd_site, host, "before-grow.bin")
+    before = {h: device_bytes(drbd_site, h) for h in HIVES}
+    fs_before = ext4_bytes(drbd_site, host)
+    drbd_site.resize("128M")  # the site keeps its new size for the later tests
+    for run in drbd_site.volume_runs():
+        run.check()
+    growfs = [run.check() for run in drbd_site.growfs_runs()]
+    wait_until("every disk UpToDate after the resize", lambda: all_up_to_date(drbd_site), 600)
+    for hostname in HIVES:
+        assert device_bytes(drbd_site, hostname) >= before[hostname] + (60 << 20), hostname
+    for hostname in (h for h in HIVES if h != DISKLESS):
+        lv = int(drbd_site.ok(hostname, f"sudo lvs --noheadings --units b --nosuffix -o lv_size drbdvg/{VOLUME}"))
+        assert lv == 128 << 20, hostname
+    assert [r.host for r in growfs if r.changes] == [host]
+    assert ext4_bytes(drbd_site, host) >= fs_before + (60 << 20)
+    assert read_file_digest(drbd_site, "s-hive2", "before-grow.bin") == digest
+    again = [run.check() for run in drbd_site.growfs_runs()]
+    assert all(run.summary == "unchanged: drbd-growfs" for run in again), [r.stderr for r in again]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # failover and quorum (VMs powered off)
 
