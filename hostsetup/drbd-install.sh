@@ -81,11 +81,21 @@ if [[ $current == "$version" ]]; then
 fi
 
 # --- the kernel module: a prebuilt package when the stage names one, else DKMS from the source tarball
+# package_has_module DEB — true when DEB holds drbd.ko (maybe compressed) for this kernel (a literal match:
+# a release like 6.12.118+deb13-amd64 is no regular expression)
+package_has_module() {
+    local line
+    while IFS= read -r line; do
+        [[ $line == *" ./"?(usr/)"lib/modules/$kernel/"*/drbd.ko?(.gz|.xz|.zst) ]] && return 0
+    done < <(dpkg-deb -c "$1" 2>/dev/null)
+    return 1
+}
+
 install_package() {
     local deb=/var/cache/hive/drbd-modules-$version-$kernel.deb
     apt_install curl ca-certificates
     download "$module_url" "$deb"
-    if ! dpkg-deb -c "$deb" 2>/dev/null | grep -Eq "lib/modules/$kernel/.*/drbd\.ko(\.[gx]z|\.zst)?\$"; then
+    if ! package_has_module "$deb"; then
         rm -f "$deb"
         die "$module_url is no DRBD module package for kernel $kernel (build one for this kernel, e.g. dkms mkbmdeb)"
     fi

@@ -157,6 +157,10 @@ class VmLab:
         self.directory.mkdir(parents=True, exist_ok=False)
         (self.directory / "owner").write_text(_owner_token())
         (self.directory / "cidr").write_text(cidr)
+        # for a look inside a kept lab: ssh -i <dir>/id_ed25519 admin@<ip> (a throwaway key, root-only file)
+        key = self.directory / "id_ed25519"
+        key.touch(mode=0o600)
+        key.write_text(self.private_key_pem)
         self._network_up()
 
     # -- network -------------------------------------------------------------------------------------------
