@@ -100,7 +100,7 @@ install_package() {
         die "$module_url is no DRBD module package for kernel $kernel (build one for this kernel, e.g. dkms mkbmdeb)"
     fi
     dpkg -i "$deb" >&2 || die "dpkg -i $deb failed"
-    depmod -a "$kernel"
+    [[ $(installed_version) == "$version" ]] || depmod -a "$kernel" # when the package's postinst did not
     [[ $(installed_version) == "$version" ]] ||
         die "$module_url installed DRBD '$(installed_version)' for $kernel, expected $version"
     changed "DRBD $version module package for $kernel"

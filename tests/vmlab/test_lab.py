@@ -38,7 +38,7 @@ def test_vms_reach_each_other_and_debian_mirror(vmlab: VmLab) -> None:
     addresses = lab_addresses(vmlab.cidr)
     first = addresses[HIVES[0]]
     others = " ".join(addresses[h] for h in HIVES[1:])
-    probe = f"for ip in {others}; do ping -c1 -W5 $ip >/dev/null || echo unreachable $ip; done"
+    probe = f"for ip in {others}; do sudo ping -c1 -W5 $ip >/dev/null || echo unreachable $ip; done"
     rc, out, err = vmlab.ssh(first, f"{probe}; sudo apt-get update -qq && echo mirror-ok", timeout=600)
     assert rc == 0, err
     assert "unreachable" not in out
