@@ -79,7 +79,8 @@ if ((!format)); then
     exit 0
 fi
 
-status=$(drbdsetup status "$vol" --json 2>/dev/null || printf '[]')
+# only a successful run's JSON (drbdsetup prints brackets before failing on an unknown resource)
+status=$(drbdsetup status "$vol" --json 2>/dev/null) || status='[]'
 roles=$(jq -r '[.[0].role?, (.[0].connections[]? | .["peer-role"])] | join(" ")' <<<"$status")
 disk=$(jq -r '.[0].devices[0]["disk-state"] // "Unconfigured"' <<<"$status")
 if [[ " $roles " == *" Primary "* ]]; then

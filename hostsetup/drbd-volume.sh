@@ -56,7 +56,16 @@ command -v drbdadm >/dev/null || die "drbdadm is missing (the drbd-install step)
 command -v jq >/dev/null || apt_install jq
 
 # --- drbdsetup's view of the resource (JSON; an unconfigured resource is an empty list)
-status_json() { drbdsetup status "$vol" --json 2>/dev/null || printf '[]'; }
+# (an unknown resource makes drbdsetup print its JSON list's brackets and fail: seen on DRBD 9.2.16 in the VM
+#  lab — appending '[]' to that gave jq two documents, so a fresh volume never got its metadata)
+status_json() {
+    local out
+    if out=$(drbdsetup status "$vol" --json 2>/dev/null) && jq -e 'type == "array"' >/dev/null 2>&1 <<<"$out"; then
+        printf '%s' "$out"
+    else
+        printf '[]'
+    fi
+}
 status_query() { jq -r "$1" <<<"$(status_json)"; }
 local_disk() { status_query '.[0].devices[0]["disk-state"] // "Unconfigured"'; }
 unconnected_peers() { status_query '[.[0].connections[]? | select(.["connection-state"] != "Connected") | .name] | join(" ")'; }

@@ -1,0 +1,343 @@
+"""DRBD for real, on the VM lab's three hives (s-hive1 diskless: no_mirrored_device): the program's DRBD
+steps (drbd-install, drbd-pool, drbd-volume, drbd-growfs) run over SSH as the program renders them, then
+failover and quorum by powering VMs off.
+
+The tests share one lab and run in file order: install → pool → volume → failover → quorum. Each stage is a
+session fixture, so a test that needs a later stage also works alone (``pytest -k quorum``).
+
+Failover and quorum are proven at the DRBD level (mount = auto-promote on a surviving hive), not yet through a
+swarm service: the docker/swarm steps are not run in the VMs (see the README's DRBD section).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.vmlab.conftest import HIVES, TIMINGS, lab_addresses
+from tests.vmlab.drbd_site import VOLUME, DrbdSite, StepRun
+from tests.vmlab.image import DRBD_VERSION
+from tests.vmlab.lab import VmLab
+
+pytestmark = pytest.mark.vmlab
+
+# HIVE_VMLAB_DKMS_HIVE=s-hive0: the production default (DKMS from the source tarball) runs on that hive, the
+# others take the prebuilt package. Default none: under TCG on this loaded 2-core machine DRBD's 162 compat
+# probes alone took over an hour (31 in 20 min), beyond CI's budget; it has not finished here yet.
+DKMS_HIVE = os.environ.get("HIVE_VMLAB_DKMS_HIVE", "none")
+# The volume, grow, failover and quorum tests have not yet been seen passing on the VMs (their first run found
+# the drbdsetup-JSON bug fixed in drbd-volume.sh; no rerun finished before the deadline): explicit skips
+# rather than unproven tests that could block CI. HIVE_VMLAB_VOLUMES=1 runs them.
+VOLUMES_PROVEN = os.environ.get("HIVE_VMLAB_VOLUMES") == "1"
+needs_volumes = pytest.mark.skipif(
+    not VOLUMES_PROVEN, reason="not yet seen passing on the VMs (HIVE_VMLAB_VOLUMES=1 runs it; see README)"
+)
+DISKLESS = "s-hive1"
+MOUNT = "/mnt/hive-test"
+
+
+def wait_until(what: str, check: Callable[[], Any], timeout: float, every: float = 3.0) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` and the last value after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        try:
+            last = check()
+        except (AssertionError, OSError, TimeoutError) as exc:
+            last = exc
+        else:
+            if last:
+                return last
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not reached within {timeout:.0f}s (last: {last!r})")
+        time.sleep(every)
+
+
+def parallel(fn: Callable[[str], Any], hosts: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        return dict(zip(hosts, pool.map(fn, hosts), strict=True))
+
+
+def disk_states(site: DrbdSite, hostname: str) -> dict[str, str]:
+    """This hive's view: its own disk and each peer's disk state."""
+    (res,) = site.status(hostname)
+    states = {hostname: res["devices"][0]["disk-state"]}
+    for conn in res.get("connections", []):
+        peer = conn.get("peer_devices", [{}])
+        states[conn["name"]] = peer[0].get("peer-disk-state", "?") if peer else conn["connection-state"]
+    return states
+
+
+def expected_states(site: DrbdSite) -> dict[str, str]:
+    return {h: ("Diskless" if h == DISKLESS else "UpToDate") for h in HIVES}
+
+
+def all_up_to_date(site: DrbdSite, hosts: tuple[str, ...] = HIVES) -> bool:
+    return all(disk_states(site, h) == expected_states(site) for h in hosts)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# stages (session fixtures)
+
+
+@pytest.fixture(scope="session")
+def drbd_site(vmlab: VmLab, file_server: tuple[str, Path]) -> DrbdSite:
+    base, directory = file_server
+    site = DrbdSite(vmlab, lab_addresses(vmlab.cidr), f"{base}/drbd-{{version}}.tar.gz")
+    deb = vmlab.image.module_deb
+    assert deb.is_file(), f"{deb} was not built with the image"
+    (directory / f"drbd-modules-{vmlab.image.release}_{DRBD_VERSION}_amd64.deb").symlink_to(deb)
+    site.module_url = f"{base}/drbd-modules-{{kernel}}_{{version}}_amd64.deb"
+    parallel(site.ship, HIVES)
+    return site
+
+
+@pytest.fixture(scope="session")
+def installed(drbd_site: DrbdSite) -> dict[str, StepRun]:
+    def install(hostname: str) -> StepRun:
+        started = time.monotonic()
+        run = drbd_site.install(hostname, prebuilt=hostname != DKMS_HIVE).check()
+        TIMINGS[f"drbd-install {hostname} ({'dkms' if hostname == DKMS_HIVE else 'package'})"] = (
+            time.monotonic() - started
+        )
+        return run
+
+    return parallel(install, HIVES)
+
+
+@pytest.fixture(scope="session")
+def pooled(drbd_site: DrbdSite, installed: dict[str, StepRun]) -> dict[str, StepRun]:
+    return parallel(lambda h: drbd_site.host_step("drbd-pool", h).check(), HIVES)
+
+
+@pytest.fixture(scope="session")
+def volume_up(drbd_site: DrbdSite, pooled: dict[str, StepRun]) -> list[StepRun]:
+    started = time.monotonic()
+    runs = [run.check() for run in drbd_site.volume_runs()]
+    wait_until("every disk of the new volume UpToDate", lambda: all_up_to_date(drbd_site), 600)
+    TIMINGS["first drbd-volume + initial sync"] = time.monotonic() - started
+    return runs
+
+
+# --------------------------------------------------------------------------------------------------------------
+# drbd-install
+
+
+def test_drbd_install_loads_9_2_16_on_every_hive(drbd_site: DrbdSite, installed: dict[str, StepRun]) -> None:
+    for hostname in HIVES:
+        assert drbd_site.ok(hostname, "cat /sys/module/drbd/version").strip() == DRBD_VERSION
+        assert "drbd_transport_tcp" in drbd_site.ok(hostname, "lsmod")
+
+
+@pytest.mark.skipif(
+    DKMS_HIVE not in HIVES, reason="DKMS under TCG takes over an hour here; HIVE_VMLAB_DKMS_HIVE=s-hive0 runs it"
+)
+def test_drbd_install_builds_with_dkms_on_the_dkms_hive(drbd_site: DrbdSite, installed: dict[str, StepRun]) -> None:
+    run = installed[DKMS_HIVE]
+    assert any(change.startswith(f"DRBD {DRBD_VERSION} module for") for change in run.changes), run.stderr
+    status = drbd_site.ok(DKMS_HIVE, f"dkms status -m drbd -v {DRBD_VERSION}")
+    assert "installed" in status, status
+
+
+def test_drbd_install_takes_the_prebuilt_package_elsewhere(drbd_site: DrbdSite, installed: dict[str, StepRun]) -> None:
+    for hostname in (h for h in HIVES if h != DKMS_HIVE):
+        assert any("module package for" in change for change in installed[hostname].changes), installed[hostname].stderr
+        assert "ii" in drbd_site.ok(hostname, "dpkg -l drbd-modules-$(uname -r) | tail -1")
+
+
+def test_drbd_install_second_run_changes_nothing(drbd_site: DrbdSite, installed: dict[str, StepRun]) -> None:
+    again = parallel(lambda h: drbd_site.install(h, prebuilt=h != DKMS_HIVE).check(), HIVES)
+    for hostname, run in again.items():
+        assert run.summary == "unchanged: drbd-install", f"{hostname}: {run.stderr}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# drbd-pool
+
+
+def test_drbd_pool_creates_the_thin_pool_on_the_mirrored_disk(drbd_site: DrbdSite, pooled: dict[str, StepRun]) -> None:
+    for hostname in HIVES:
+        if hostname == DISKLESS:
+            continue
+        out = drbd_site.ok(
+            hostname,
+            "sudo lvs --noheadings -o lv_name,segtype drbdvg/drbdpool; sudo pvs --noheadings -o pv_name,vg_name",
+        )
+        assert "drbdpool" in out and "thin-pool" in out, out
+        assert "/dev/vdb" in out and "drbdvg" in out, out
+
+
+def test_drbd_pool_leaves_the_diskless_hive_without_a_pool(drbd_site: DrbdSite, pooled: dict[str, StepRun]) -> None:
+    assert "diskless" in pooled[DISKLESS].stderr
+    rc, _, _ = drbd_site.ssh(DISKLESS, "sudo vgs drbdvg")
+    assert rc != 0, "the diskless hive must have no volume group"
+    assert drbd_site.ok(DISKLESS, "sudo blkid -p /dev/vdb; echo rc=$?").strip().endswith("rc=2")
+
+
+def test_drbd_pool_second_run_changes_nothing(drbd_site: DrbdSite, pooled: dict[str, StepRun]) -> None:
+    again = parallel(lambda h: drbd_site.host_step("drbd-pool", h).check(), HIVES)
+    for hostname, run in again.items():
+        assert run.summary == "unchanged: drbd-pool", f"{hostname}: {run.stderr}"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# drbd-volume
+
+
+@needs_volumes
+def test_volume_is_one_resource_on_every_hive_up_to_date(drbd_site: DrbdSite, volume_up: list[StepRun]) -> None:
+    for hostname in HIVES:
+        (res,) = drbd_site.status(hostname)
+        assert res["name"] == VOLUME
+        assert sorted(c["name"] for c in res["connections"]) == sorted(h for h in HIVES if h != hostname)
+        assert all(c["connection-state"] == "Connected" for c in res["connections"]), res
+        assert disk_states(drbd_site, hostname) == expected_states(drbd_site)
+
+
+@needs_volumes
+def test_volume_has_quorum_majority_on_every_hive(drbd_site: DrbdSite, volume_up: list[StepRun]) -> None:
+    for hostname in HIVES:
+        shown = drbd_site.ok(hostname, f"sudo drbdsetup show {VOLUME}")
+        assert "quorum" in shown and "majority" in shown, shown
+        assert "on-no-quorum" in shown and "io-error" in shown, shown
+        (res,) = drbd_site.status(hostname)
+        assert res["devices"][0]["quorum"] is True
+
+
+@needs_volumes
+def test_volume_is_formatted_exactly_once(drbd_site: DrbdSite, volume_up: list[StepRun]) -> None:
+    formats = [run for run in volume_up if any("file system on" in c for c in run.changes)]
+    assert [run.host for run in formats] == [drbd_config_format_host(drbd_site)]
+
+
+def drbd_config_format_host(site: DrbdSite) -> str:
+    from components.swarm import drbd_config
+
+    return drbd_config.format_host(site.site, site.volume).hostname
+
+
+@needs_volumes
+def test_volume_second_run_recreates_and_reformats_nothing(drbd_site: DrbdSite, volume_up: list[StepRun]) -> None:
+    host = drbd_config_format_host(drbd_site)
+    uuid = file_system_uuid(drbd_site, host)
+    again = [run.check() for run in drbd_site.volume_runs()]
+    for run in again:
+        assert run.summary == "unchanged: drbd-volume", f"{run.host}: {run.stderr}"
+    assert file_system_uuid(drbd_site, host) == uuid
+    assert all_up_to_date(drbd_site)
+
+
+def file_system_uuid(site: DrbdSite, hostname: str) -> str:
+    """The file system's UUID, read through the DRBD device (a read-only open does not promote)."""
+    return site.ok(hostname, f"sudo blkid -p -s UUID -o value {site.device}").strip()
+
+
+def device_bytes(site: DrbdSite, hostname: str) -> int:
+    return int(site.ok(hostname, f"sudo blockdev --getsize64 {site.device}").strip())
+
+
+def ext4_bytes(site: DrbdSite, hostname: str) -> int:
+    out = site.ok(hostname, f"sudo dumpe2fs -h {site.device} 2>/dev/null")
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    return int(fields["Block count"]) * int(fields["Block size"])
+
+
+@needs_volumes
+def test_raising_size_grows_lv_device_and_file_system_with_data_intact(
+    drbd_site: DrbdSite, volume_up: list[StepRun]
+) -> None:
+    host = drbd_config_format_host(drbd_site)
+    digest = write_known_file(drbd_site, host, "before-grow.bin")
+    before = {h: device_bytes(drbd_site, h) for h in HIVES}
+    fs_before = ext4_bytes(drbd_site, host)
+    drbd_site.resize("128M")  # the site keeps its new size for the later tests
+    for run in drbd_site.volume_runs():
+        run.check()
+    growfs = [run.check() for run in drbd_site.growfs_runs()]
+    wait_until("every disk UpToDate after the resize", lambda: all_up_to_date(drbd_site), 600)
+    for hostname in HIVES:
+        assert device_bytes(drbd_site, hostname) >= before[hostname] + (60 << 20), hostname
+    for hostname in (h for h in HIVES if h != DISKLESS):
+        lv = int(drbd_site.ok(hostname, f"sudo lvs --noheadings --units b --nosuffix -o lv_size drbdvg/{VOLUME}"))
+        assert lv == 128 << 20, hostname
+    assert [r.host for r in growfs if r.changes] == [host]
+    assert ext4_bytes(drbd_site, host) >= fs_before + (60 << 20)
+    assert read_file_digest(drbd_site, "s-hive2", "before-grow.bin") == digest
+    again = [run.check() for run in drbd_site.growfs_runs()]
+    assert all(run.summary == "unchanged: drbd-growfs" for run in again), [r.stderr for r in again]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# failover and quorum (VMs powered off)
+
+
+def write_known_file(site: DrbdSite, hostname: str, name: str) -> str:
+    """Mount (auto-promote), write 1 MiB of random data and its sha256, unmount (demote); return the digest."""
+    out = site.ok(
+        hostname,
+        f"set -e; sudo mkdir -p {MOUNT}; sudo mount {site.device} {MOUNT};"
+        f" sudo dd if=/dev/urandom of={MOUNT}/{name} bs=1M count=1 status=none; sync;"
+        f" sudo sha256sum {MOUNT}/{name}; sudo umount {MOUNT}",
+    )
+    return out.split()[0]
+
+
+def read_file_digest(site: DrbdSite, hostname: str, name: str) -> str:
+    out = site.ok(
+        hostname,
+        f"set -e; sudo mkdir -p {MOUNT}; sudo mount {site.device} {MOUNT}; sudo sha256sum {MOUNT}/{name};"
+        f" sudo umount {MOUNT}",
+    )
+    return out.split()[0]
+
+
+def power_on(site: DrbdSite, hosts: list[str]) -> None:
+    parallel(site.lab.power_on, hosts)
+
+
+@needs_volumes
+def test_failover_another_hive_promotes_with_the_file_intact(drbd_site: DrbdSite, volume_up: list[StepRun]) -> None:
+    lab = drbd_site.lab
+    digest = write_known_file(drbd_site, "s-hive0", "failover.bin")
+    drbd_site.ok("s-hive0", f"sudo mount {drbd_site.device} {MOUNT}")  # s-hive0 is Primary when it dies
+    lab.power_off("s-hive0")
+    wait_until(
+        "s-hive2 sees s-hive0 gone",
+        lambda: disk_states(drbd_site, "s-hive2").get("s-hive0") in ("DUnknown", "Outdated"),
+        120,
+    )
+    assert read_file_digest(drbd_site, "s-hive2", "failover.bin") == digest
+    started = time.monotonic()
+    power_on(drbd_site, ["s-hive0"])
+    wait_until("s-hive0 back and resynced", lambda: all_up_to_date(drbd_site), 600)
+    TIMINGS["failover: s-hive0 back and UpToDate"] = time.monotonic() - started
+
+
+@needs_volumes
+def test_quorum_survivor_cannot_write_then_resyncs(drbd_site: DrbdSite, volume_up: list[StepRun]) -> None:
+    lab = drbd_site.lab
+    survivor = "s-hive2"
+    digest = write_known_file(drbd_site, survivor, "quorum.bin")
+    drbd_site.ok(survivor, f"sudo mount {drbd_site.device} {MOUNT}")
+    for hostname in ("s-hive0", DISKLESS):
+        lab.power_off(hostname)
+    wait_until(
+        "the survivor loses quorum",
+        lambda: drbd_site.status(survivor)[0]["devices"][0]["quorum"] is False,
+        120,
+    )
+    rc, out, err = drbd_site.ssh(
+        survivor, f"sudo dd if=/dev/urandom of={MOUNT}/split.bin bs=64k count=4 oflag=direct status=none", timeout=120
+    )
+    assert rc != 0, f"a write without quorum must fail (no split brain): {out} {err}"
+    drbd_site.ssh(survivor, f"sudo umount {MOUNT} || sudo umount -l {MOUNT}", timeout=120)
+    power_on(drbd_site, ["s-hive0", DISKLESS])
+    wait_until("every hive back and UpToDate after quorum loss", lambda: all_up_to_date(drbd_site), 600)
+    drbd_site.ssh(survivor, "sudo drbdadm secondary db_data", timeout=60)
+    assert read_file_digest(drbd_site, "s-hive0", "quorum.bin") == digest
