@@ -10,7 +10,9 @@ Routing, by the provider a resource names (its recorded provider URN → that ``
   :class:`~tests.rehearsal.docker_apply.DockerApplier` given as ``local_applier`` (RemoteImage, Network,
   Volume, Container on the outer engine).
 
-State semantics are the engine's (tests/rehearsal/engine.py), with pulumi-docker's diff rules:
+State semantics are the engine's (tests/rehearsal/engine.py: a provider with known inputs is configured — pulumi-docker
+pings its daemon unless it is an ``ssh://`` endpoint —, a resource of an unconfigured one is an update in a preview),
+with pulumi-docker's diff rules:
 
 * same inputs → nothing is done (for an ``Image`` also the same build-context content: pulumi-docker's
   context hash, so an edited file under ``services/<name>/`` rebuilds);
@@ -149,7 +151,7 @@ class SwarmRehearsalMocks(RehearsalMocks):
             old = self.state.resources.get(urn)
             record = self.current
             self._seen.add(urn)
-        operation, changed = self._docker_plan(args.typ, old, digests)
+        operation, changed = self._diff_unavailable(args, old, *self._docker_plan(args.typ, old, digests))
         with self.lock:
             record.decisions.append(Decision(record.number, urn, args.typ, args.name, operation, changed))
         if operation == SAME:
