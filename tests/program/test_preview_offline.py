@@ -39,7 +39,8 @@ from tests.rehearsal.engine import (
 from tests.rehearsal.swarm_engine import SwarmRehearsalMocks
 
 STACK = "staging"
-CONFIG = PREPARED | {"hive:separate_repository": True, "hive:ip_address_list": [f"192.168.0.{i}" for i in range(10, 14)]}
+ADDRESSES = [f"192.168.0.{i}" for i in range(10, 14)]  # three hives and a separate repository server
+CONFIG = PREPARED | {"hive:separate_repository": True, "hive:ip_address_list": ADDRESSES}
 SECRET_CONFIG = ["hive:ssh_private_key"]
 SWARM_PROVIDERS = {"swarm", "repository"}
 
@@ -84,9 +85,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run(project: Path, mocks: SwarmRehearsalMocks, *, preview: bool) -> Any:
-    ran = run_program(
-        project, STACK, CONFIG, preview=preview, mocks=mocks, secret_config=SECRET_CONFIG, parallel=64
-    )
+    ran = run_program(project, STACK, CONFIG, preview=preview, mocks=mocks, secret_config=SECRET_CONFIG, parallel=64)
     mocks.remember(ran)
     return ran
 
@@ -160,9 +159,8 @@ def test_up_after_the_preview_finds_the_providers_unchanged(project, after_up, t
     daemons = Daemons(reachable=True)
     mocks = with_daemons(SeedingMocks(state, base_dir=project, log=None), daemons)
     run(project, mocks, preview=False)
-    assert {d.name: d.operation for d in mocks.current.provider_decisions if d.type == DOCKER_PROVIDER} == dict.fromkeys(
-        SWARM_PROVIDERS, SAME
-    )
+    steps = {d.name: d.operation for d in mocks.current.provider_decisions if d.type == DOCKER_PROVIDER}
+    assert steps == dict.fromkeys(SWARM_PROVIDERS, SAME)
     assert [d for d in mocks.current.decisions if d.operation != SAME] == []
     assert sorted(daemons.asked) == sorted(["tcp://192.168.0.10:2376", "tcp://192.168.0.13:2376"]), "up pings"
 
