@@ -95,3 +95,15 @@ def test_test_workflow_runs_the_readme_test_command():
     assert ".ci/run" in commands
     assert "./hive test" in (ROOT / ".ci/run").read_text()
     assert "./hive test" in (ROOT / "README.md").read_text()
+
+
+def test_preview_workflow_runs_the_pinned_cli_and_plugin_versions():
+    from components.pulumi_cli import PULUMI_CLI_VERSION
+
+    workflow = yaml.safe_load((ROOT / ".github/workflows/preview.yml").read_text())
+    steps = workflow["jobs"]["preview"]["steps"]
+    (action,) = [s for s in steps if str(s.get("uses", "")).startswith("pulumi/actions@")]
+    assert action["with"]["pulumi-version"] == PULUMI_CLI_VERSION
+    assert "refresh" not in action["with"], "a refresh reads the resources through the real docker endpoints"
+    installs = [s["run"] for s in steps if "pip install" in s.get("run", "")]
+    assert installs and all("-c constraints.txt" in run for run in installs)
