@@ -28,6 +28,7 @@ from tests.harness import run_program
 from tests.program.test_main import PREPARED, ROOT
 from tests.rehearsal.engine import (
     CREATE,
+    DIFF_UNAVAILABLE,
     DOCKER_PROVIDER,
     SAME,
     UPDATE,
@@ -179,3 +180,37 @@ def test_up_with_a_daemon_unreachable_fails_at_the_provider(project, tmp_path) -
     mocks = with_daemons(SeedingMocks(tmp_path / "state.json", base_dir=project, log=None), Daemons(False))
     with pytest.raises(ProviderConfigureFailed, match=r"configure provider '.*docker::swarm'.*tcp://192\.168\.0\.10"):
         run(project, mocks, preview=False)
+
+
+TINY = """\
+import pulumi
+import pulumi_docker as docker
+import pulumi_random as random
+
+length = pulumi.Config().require_int("length")
+token = random.RandomPassword("token", length=length, special=False)
+provider = docker.Provider(
+    "swarm", host=token.result.apply(lambda t: "tcp://10.0.0.5:2376"), disable_docker_daemon_check=True
+)
+docker.Network("net", name="net", driver="overlay", opts=pulumi.ResourceOptions(provider=provider))
+"""
+
+
+def test_an_input_unknown_in_preview_leaves_the_provider_unconfigured_and_every_resource_an_update(tmp_path) -> None:
+    """Why the preview endpoint is a known value: the engine's alternative (Diff → DiffUnavailable → update)."""
+    (tmp_path / "Pulumi.yaml").write_text("name: hive\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text(TINY)
+    state = tmp_path / "state.json"
+
+    def mocks(kind: type[SwarmRehearsalMocks], daemons: Daemons) -> SwarmRehearsalMocks:
+        return with_daemons(kind(state, base_dir=tmp_path, log=None), daemons)
+
+    up = mocks(SeedingMocks, Daemons(True))
+    up.remember(run_program(tmp_path, STACK, {"length": 12}, preview=False, mocks=up))
+    with pytest.raises(ProviderConfigureFailed):  # every input known: configured, pinged, unreachable
+        run_program(tmp_path, STACK, {"length": 12}, preview=True, mocks=mocks(SwarmRehearsalMocks, Daemons(False)))
+    changed = mocks(SwarmRehearsalMocks, Daemons(False))
+    run_program(tmp_path, STACK, {"length": 16}, preview=True, mocks=changed)  # token replaced: host unknown
+    network = next(d for d in changed.current.decisions if d.name == "net")
+    assert (network.operation, network.changed) == (UPDATE, (DIFF_UNAVAILABLE,))
+    assert changed.configured == []
