@@ -1005,6 +1005,12 @@ class RehearsalMocks(BaseMocks):
             old = self.state.resources.get(urn)
             record = self.current
             self._seen.add(urn)
+        if self.targets is not None and not self.targets(args):
+            # --target leaves it out: a SkippedCreate or an untargeted same, neither configured (step.go
+            # SameStep.Apply: `!s.skippedCreate && !s.untargeted`); its resources are left out too.
+            with self.lock:
+                record.provider_decisions.append(Decision(record.number, urn, args.typ, args.name, SKIP))
+            return (old["id"] if old else ""), inputs
         if old is None or old.get("type") != args.typ:
             operation, changed = CREATE, tuple(sorted(digests))
         else:
