@@ -52,9 +52,31 @@ def engine_secret_keys(keys: Iterable[str]) -> set[str]:
     return {key for key in keys if key in from_env or runtime_config.is_config_secret(key)}
 
 
+DIY_ORGANIZATION = "organization"
+"""The organization of every stack on a diy (file://, s3://, gs://, azblob://) backend: pulumi/pulumi
+``pkg/backend/diy/state.go`` ("diy has no organizations really, but we just always say it's "organization"")."""
+
+
+def self_reference_name(organization: str, project: str, stack: str) -> str:
+    """The name under which this stack's StackReference finds this very stack, on every backend.
+
+    A diy backend has two layouts (pulumi/pulumi ``pkg/backend/diy/store.go``): the project-scoped one accepts
+    ``<stack>``, ``organization/<stack>`` and ``organization/<project>/<stack>`` (``projectReferenceStore.
+    ParseReference``; a bare name takes the current project, which ``pulumi up`` sets from Pulumi.yaml), while a
+    *legacy* backend (created before project-scoped stacks; ``pulumi state upgrade`` converts it) parses the
+    whole name with ``tokens.ParseStackName`` (``legacyReferenceStore.ParseReference``), which allows only
+    ``[A-Za-z0-9_.-]`` — ``organization/hive/<stack>`` is rejected there. So on a diy backend the bare name,
+    which both layouts resolve to this stack. On Pulumi Cloud a bare name means the user's *default*
+    organization, which need not be this stack's: there the fully qualified name.
+    """
+    if organization == DIY_ORGANIZATION:
+        return stack
+    return f"{organization}/{project}/{stack}"
+
+
 def previous_allocations() -> pulumi.Output[Allocations]:
     """This stack's own last ``allocations`` output (empty on the first run), via a StackReference to itself."""
-    own = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    own = self_reference_name(pulumi.get_organization(), pulumi.get_project(), pulumi.get_stack())
     reference = pulumi.StackReference(f"{pulumi.get_stack()}-previous", stack_name=own)
     return reference.get_output(ALLOCATIONS_OUTPUT).apply(
         lambda data: Allocations.parse(data or {}, f"stack {own} output {ALLOCATIONS_OUTPUT}")

@@ -5,9 +5,13 @@ first SSH connection on, it is provisioned by the same code as a cloud instance.
 brackets), all through one docker provider [``engine``]:
 
 * the provider talks to the engine the ``docker:host`` / ``docker:context`` stack config names, else
-  ``DOCKER_HOST``, else the default socket. Its daemon check is off, always: a preview then never contacts
-  the engine, and a value that differed between preview and update would show the provider as changed in
-  every preview. Without an engine, ``pulumi up`` fails at the image build with the engine's own error;
+  ``DOCKER_HOST``, else the default socket. Its inputs are always known, so the engine configures it in every
+  preview and ``up``, and pulumi-docker's native half then pings that engine (``docker:context`` is read by
+  the bridged half only: the native half pings ``docker:host``/``DOCKER_HOST``/the default socket, then
+  Docker Desktop's user sockets) — ``disable_docker_daemon_check`` silences the bridged half's ping only
+  (docs/provider-notes.md, "Engine: preview and provider configuration"). So without an engine even a
+  preview of this stage fails, at the provider: ``./hive`` checks that an engine answers before it runs
+  Pulumi and says what to install;
 * the host image [``host-image``]: ``docker.RemoteImage`` built by that engine from ``hostsetup/local-host``
   with build arg ``user`` = ``ssh_user``, tagged ``hive-host:<prefix><name>`` (one tag per hive and stage:
   two hives on one engine do not share it). ``triggers`` carry a hash of the build context, so editing the
@@ -143,6 +147,8 @@ class LocalHosts(pulumi.ComponentResource):
             "engine",
             host=config.get("host"),
             context=config.get("context"),
+            # The bridged half's ping only (kreuzwerker internal/provider/config.go MakeClient); pulumi-docker's
+            # native half pings this engine in Configure regardless (provider/image.go configureDockerClient).
             disable_docker_daemon_check=True,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -29,6 +29,7 @@ from components.program_site import ProgramSite
 from components.provision.host import DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT
 from components.provision.steps import LIB, remote_path
 from components.swarm import commands, drbd_config
+from components.swarm.docker_endpoint import docker_endpoint
 from components.swarm.images import ImagePlan, image_plans, preflight, registry_server, write_generated_context
 from components.swarm.networks import network_plans
 from components.swarm.service_spec import (
@@ -157,17 +158,25 @@ class Swarm(pulumi.ComponentResource):
 
     def _docker_provider(self, name: str, spec: Host, ready: Sequence[pulumi.Resource]) -> docker.Provider:
         host = self._host(spec)
-        return docker.Provider(
-            name,
+        endpoint = docker_endpoint(
+            # A preview must not contact the daemon, and pulumi-docker pings every known tcp:// host when the
+            # engine configures it (components/swarm/docker_endpoint.py; docs/provider-notes.md "Engine:
+            # preview and provider configuration"): in a dry run the provider gets the known ssh:// endpoint on
+            # which pulumi-docker never connects, so it is configured and diffs every resource for real.
+            preview=pulumi.runtime.is_dry_run(),
             host=pulumi.Output.concat(
                 "tcp://", host.address, ":", pulumi.Output.from_input(host.docker_port).apply(str)
             ),
-            ca_material=self._args.ca_pem,
-            cert_material=self._args.client_cert_pem,
-            key_material=pulumi.Output.secret(self._args.client_key_pem),
-            # `pulumi preview` must never contact a host (the daemon check pings it when configured). Off in `up`
-            # too: a value that differed between preview and up would show the provider as changed in every
-            # preview, and an unreachable daemon fails the first resource that uses it anyway.
+            ca=self._args.ca_pem,
+            cert=self._args.client_cert_pem,
+            key=pulumi.Output.secret(self._args.client_key_pem),
+        )
+        return docker.Provider(
+            name,
+            **endpoint.provider_kwargs(),
+            # Read by the bridged half only (kreuzwerker internal/provider/config.go MakeClient); the native half
+            # pings a tcp:// host in Configure regardless (pulumi-docker provider/image.go configureDockerClient),
+            # i.e. in every `up`: an unreachable daemon fails there, before any resource of it.
             disable_docker_daemon_check=True,
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(ready)),
         )

@@ -68,6 +68,7 @@ from pulumi.runtime.proto import engine_pb2, provider_pb2, resource_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from . import fake_values
+from .backends import Backend
 from .fake_values import UNKNOWN, FakeContext, FakeEnv, IpAllocator, is_unknown
 
 __all__ = [
@@ -520,14 +521,19 @@ class BaseMocks(pulumi.runtime.Mocks):
         env: FakeEnv | None = None,
         invokes: Mapping[str, Any] | None = None,
         stack_outputs: Mapping[str, Mapping[str, Any]] | None = None,
+        backend: Backend | None = None,
     ) -> None:
         """env: cloud facts for the fakes (default: from the stack config at `bind`).
         invokes: extra invoke answers, token -> dict or fn(args, env) -> dict.
         stack_outputs: outputs of other (or this stack's previous) stacks for
             `pulumi.StackReference`, by full name "org/project/stack" or bare stack name;
             unlisted stacks have no outputs (a new stack).  See also `remember(run)`.
+        backend: resolve StackReference names exactly as this state backend does (backends.py): a name it
+            rejects fails the run, and only the stack it means is read (keys of `stack_outputs` are then the
+            backend's canonical keys); None: the loose lookup above.
         """
         self.lock = threading.RLock()
+        self.backend = backend
         self.stack_outputs: dict[str, dict[str, Any]] = {k: dict(v) for k, v in (stack_outputs or {}).items()}
         self.stack_secret_outputs: dict[str, set[str]] = {}
         self.env = env or FakeEnv()
@@ -560,11 +566,17 @@ class BaseMocks(pulumi.runtime.Mocks):
     def remember(self, run: ProgramRun) -> None:
         """Make `run`'s stack outputs what a StackReference to its stack reads (a second `up`)."""
         name = f"{run.organization}/{run.project}/{run.stack}"
+        if self.backend is not None:
+            name = self.backend.own_key(run.organization, run.project, run.stack)
         with self.lock:
             self.stack_outputs[name] = dict(run.outputs)
             self.stack_secret_outputs[name] = set(run.secret_outputs)
 
     def stack_reference_outputs(self, stack_name: str) -> tuple[dict[str, Any], list[str]]:
+        if self.backend is not None:
+            key = self.backend.key(stack_name, self.project)  # StackReferenceRejected fails the run
+            with self.lock:
+                return dict(self.stack_outputs.get(key, {})), sorted(self.stack_secret_outputs.get(key, ()))
         with self.lock:
             for key in (stack_name, stack_name.rsplit("/", 1)[-1]):
                 if key in self.stack_outputs:

@@ -10,7 +10,9 @@ import pulumi
 import pytest
 import yaml
 
+from components.program_site import self_reference_name
 from tests.harness import BaseMocks, run_program
+from tests.harness.backends import Backend, CloudBackend, DiyBackend, StackReferenceRejected
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nZmFrZQ==\n-----END OPENSSH PRIVATE KEY-----\n"
@@ -102,3 +104,54 @@ def test_docker_client_credentials_are_one_secret_output(tmp_path):
     assert "docker_tls" in result.secret_outputs
     assert set(result.outputs["docker_tls"]) == {"ca", "cert", "key"}
     assert result.outputs["swarm_manager"] == "tcp://192.168.0.10:2376"
+
+
+# --- the self StackReference on every backend (issue 9 defect 8) ----------------------------------------------
+
+
+def two_runs(tmp_path: Path, backend: Backend, organization: str = "organization") -> tuple[Any, Any]:
+    """A first ``up`` and a second one after a service was added before the first's, on ``backend``."""
+    mocks = BaseMocks(backend=backend)
+    project = project_with(tmp_path, {"api": {"image": "api", "ports": ["8080"]}})
+    first = run_program(
+        project, "staging", PREPARED, preview=False, mocks=mocks, secret_config=["hive:ssh_private_key"],
+        organization=organization,
+    )  # fmt: skip
+    mocks.remember(first)
+    services = {"new": {"image": "n", "ports": ["9000"]}, "api": {"image": "api", "ports": ["8080"]}}
+    document = {"plugin": "hive_services", "services": services}
+    (project / "services" / "site.yml").write_text(yaml.safe_dump(document, sort_keys=False))
+    second = run_program(
+        project, "staging", PREPARED, preview=False, mocks=mocks, secret_config=["hive:ssh_private_key"],
+        organization=organization,
+    )  # fmt: skip
+    return first, second
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [DiyBackend("legacy"), DiyBackend("project"), CloudBackend(default_organization="organization")],
+    ids=["diy-legacy-layout", "diy-project-layout", "cloud-default-org"],
+)
+def test_previous_allocation_is_read_back_on_every_backend(tmp_path, backend) -> None:
+    first, second = two_runs(tmp_path, backend)
+    assert first.outputs["allocations"]["ports"] == {"api8080": 61001}
+    assert second.outputs["allocations"]["ports"] == {"new9000": 61002, "api8080": 61001}
+
+
+def test_previous_allocation_is_read_back_from_a_cloud_stack_outside_the_default_org(tmp_path) -> None:
+    _, second = two_runs(tmp_path, CloudBackend(default_organization="me"), organization="acme")
+    assert second.outputs["allocations"]["ports"] == {"new9000": 61002, "api8080": 61001}
+
+
+@pytest.mark.parametrize(
+    ("organization", "name"),
+    [("organization", "staging"), ("acme", "acme/hive/staging")],
+)
+def test_self_reference_name_per_backend(organization: str, name: str) -> None:
+    assert self_reference_name(organization, "hive", "staging") == name
+
+
+def test_a_fully_qualified_name_is_what_a_legacy_diy_backend_rejects() -> None:
+    with pytest.raises(StackReferenceRejected, match="may only contain alphanumeric"):
+        DiyBackend("legacy").key("organization/hive/staging", "hive")

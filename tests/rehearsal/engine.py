@@ -34,6 +34,20 @@ registration is diffed against it the way the engine and these providers do:
   only when the asset or ``remotePath`` changed (the provider's ``Update``);
 * new URN → **create**.
 
+Providers (the engine's provider lifecycle, pulumi/pulumi 1b594989). An explicit provider is a resource of the
+state too: new → create, same inputs → same, other inputs → update — never a replacement (the bridge's
+``DiffConfig`` asks for one only for a ``ForcesProviderReplace`` field, and pulumi-docker has none), and its id
+survives an update (``providers/registry.go`` ``Update`` configures under ``req.ID``). Its step is recorded in
+``RunRecord.provider_decisions``. In a preview as in an ``up`` the engine *configures* a provider whose inputs
+are all known (``registry.go`` ``Same``/``Create``/``Update`` → ``Configure``) and leaves it unconfigured when
+any input is unknown (``pkg/resource/plugin/provider_plugin.go`` ``Configure``: "If any are unknown, do not
+configure the underlying plugin"). Configuring runs the provider's own ``Configure``: ``PROVIDER_CONFIGURE``
+maps a provider type to an emulation of it — ``docker_configure`` is pulumi-docker's, which pings the daemon —
+and its failure fails the run, as ``configure provider '<urn>': …`` fails ``pulumi preview``. A resource of an
+unconfigured provider cannot be diffed in a preview: ``Diff`` returns ``DiffUnavailable`` and the step
+generator plans an update (``step_generator.go``: "If the plugin indicated that the diff is unavailable, assume
+that the resource will be updated"); ``provider_unconfigured(args)`` tells the docker layer so.
+
 In preview nothing executes: unchanged resources give their previous outputs, the others the inputs only (the
 SDK resolves the rest as unknown). ``targets`` is ``pulumi up --target``: a resource it rejects is left as
 it is — the state's id and outputs when it has one, else it is not created (outputs = inputs, nothing stored:
@@ -96,6 +110,10 @@ LOCALLY_SIGNED_CERT = "tls:index/locallySignedCert:LocallySignedCert"
 RANDOM_PASSWORD = "random:index/randomPassword:RandomPassword"
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
+PROVIDER_PREFIX = "pulumi:providers:"
+DOCKER_PROVIDER = "pulumi:providers:docker"
+DIFF_UNAVAILABLE = "(diff unavailable: provider inputs unknown)"
+
 RUN_PARALLELISM = 64  # thread pool size for run_program: every independent resource of a site at once
 DEFAULT_DIAL_ERROR_LIMIT = 10  # pulumi-command's defaults
 DEFAULT_PER_DIAL_TIMEOUT = 15
@@ -111,6 +129,10 @@ class UnsupportedResource(NotImplementedError):
 
 class CommandFailed(RuntimeError):
     """A remote command exited non-zero (message as pulumi-command words it)."""
+
+
+class ProviderConfigureFailed(RuntimeError):
+    """A provider's ``Configure`` failed: the engine fails the run (``configure provider '<urn>': ...``)."""
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -159,6 +181,7 @@ class RunRecord:
     finished: float | None = None
     decisions: list[Decision] = field(default_factory=list)
     executions: list[Execution] = field(default_factory=list)
+    provider_decisions: list[Decision] = field(default_factory=list)  # explicit providers' steps (module doc)
 
     @property
     def changes(self) -> list[Decision]:
@@ -434,6 +457,133 @@ def step_of_command(command: str | None) -> str | None:
             if word.endswith(".sh"):
                 return Path(word).name[: -len(".sh")]
     return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Provider configuration (what a provider's Configure does when the engine calls it)
+
+SSH_HELPER_HOST = "http://docker.example.com"  # docker/cli cli/connhelper/connhelper.go: the ssh helper's Host
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"  # docker client.DefaultDockerHost (unix)
+USER_DOCKER_SOCKETS = ("unix://{home}/.docker/run/docker.sock", "unix://{home}/.docker/desktop/docker.sock")
+DOCKER_CONFIG_ENV = (
+    ("host", "DOCKER_HOST"),
+    ("caMaterial", "DOCKER_CA_MATERIAL"),
+    ("certMaterial", "DOCKER_CERT_MATERIAL"),
+    ("keyMaterial", "DOCKER_KEY_MATERIAL"),
+    ("certPath", "DOCKER_CERT_PATH"),
+)
+PING_TIMEOUT = 10.0
+
+
+def contains_unknown(value: Any) -> bool:
+    if is_unknown(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_unknown(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(contains_unknown(v) for v in value)
+    return False
+
+
+def docker_ping(host: str, tls: Mapping[str, str] | None, timeout: float = PING_TIMEOUT) -> bool:
+    """``GET /_ping`` on ``host`` (``unix://``/``tcp://``), with mutual TLS from PEM strings when given."""
+    import tempfile
+
+    import docker
+
+    with tempfile.TemporaryDirectory(prefix="hive-ping-") as tmp:
+        tls_config = None
+        if tls:
+            paths = {}
+            for name in ("ca", "cert", "key"):
+                path = Path(tmp) / f"{name}.pem"
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(tls[name])
+                paths[name] = str(path)
+            tls_config = docker.tls.TLSConfig(
+                client_cert=(paths["cert"], paths["key"]), ca_cert=paths["ca"], verify=paths["ca"]
+            )
+        try:
+            client = docker.APIClient(base_url=host, tls=tls_config, timeout=timeout, version="1.41")
+            client.trust_env = False
+            try:
+                return bool(client.ping())
+            finally:
+                client.close()
+        except Exception:
+            return False
+
+
+@dataclass(frozen=True)
+class DockerConfigured:
+    """What pulumi-docker's ``Configure`` did: the client's daemon host and the hosts it pinged, in order."""
+
+    daemon_host: str
+    pinged: tuple[str, ...]
+
+
+def docker_configure(
+    inputs: Mapping[str, Any],
+    *,
+    env: Mapping[str, str] | None = None,
+    ping: Callable[[str, Mapping[str, str] | None], bool] = docker_ping,
+    home: str | None = None,
+) -> DockerConfigured:
+    """pulumi-docker's ``Configure`` (pulumi/pulumi-docker 237b7899): the native half always runs first
+    (``provider/hybrid.go`` ``Configure``) and builds and *verifies* its client, whatever
+    ``disableDockerDaemonCheck`` says (that field is the bridged half's only):
+
+    * ``provider/provider.go`` ``setConfiguration``: ``host``/``*Material``/``certPath`` from the inputs, else
+      from ``DOCKER_HOST``/``DOCKER_{CA,CERT,KEY}_MATERIAL``/``DOCKER_CERT_PATH``;
+    * ``provider/image.go`` ``configureDockerClientInner``: TLS material → all three required, no
+      ``certPath``; the host, then ``client.FromEnv`` (so ``DOCKER_HOST`` in the environment wins). No TLS and an
+      ``ssh://`` host → docker/cli's connection helper, whose client host is ``http://docker.example.com``
+      (the helper starts ``ssh`` only when a request is made);
+    * ``configureDockerClient(config, verify=true)``: that helper host → no ping ("Skip checking connection for
+      SSH"); else ``Ping``; without an explicit host a failed ping tries the user's Docker Desktop sockets;
+      nothing answers → ``failed to connect to any docker daemon``.
+    """
+    env = os.environ if env is None else env
+    config = {k: str(v) for k, v in inputs.items() if v is not None and k != "version"}
+    for key, var in DOCKER_CONFIG_ENV:
+        if key not in config and env.get(var):
+            config[key] = env[var]
+    explicit = "host" in config
+    host = config.get("host") or DEFAULT_DOCKER_HOST
+    materials = {k: config.get(f"{k}Material", "") for k in ("ca", "cert", "key")}
+    tls: dict[str, str] | None = None
+    if any(materials.values()):
+        if not all(materials.values()):
+            raise ProviderConfigureFailed("certMaterial, keyMaterial, and caMaterial must all be specified")
+        if config.get("certPath"):
+            raise ProviderConfigureFailed("when using raw certificates, certPath must not be specified")
+        if env.get("DOCKER_CERT_PATH"):
+            raise UnsupportedResource("DOCKER_CERT_PATH with TLS material: client.FromEnv's TLS is not emulated")
+        tls = materials
+        daemon = env.get("DOCKER_HOST") or host  # WithHost(host), then client.FromEnv
+    elif config.get("certPath"):
+        raise UnsupportedResource("docker provider certPath is not emulated (the program never sets it)")
+    elif host.startswith("ssh://"):
+        daemon = SSH_HELPER_HOST  # connhelper.GetConnectionHelperWithSSHOpts, WithHost(helper.Host) last
+    else:
+        daemon = env.get("DOCKER_HOST") or host
+    if daemon == SSH_HELPER_HOST:
+        return DockerConfigured(daemon, ())
+    pinged = [daemon]
+    if ping(daemon, tls):
+        return DockerConfigured(daemon, tuple(pinged))
+    if not explicit and os.name != "nt":
+        home = home or str(Path.home())
+        for pattern in USER_DOCKER_SOCKETS:
+            candidate = pattern.format(home=home)
+            pinged.append(candidate)
+            if ping(candidate, tls):
+                return DockerConfigured(candidate, tuple(pinged))
+    raise ProviderConfigureFailed(f"failed to connect to any docker daemon (pinged {', '.join(pinged)})")
+
+
+PROVIDER_CONFIGURE: dict[str, Callable[[Mapping[str, Any]], Any]] = {DOCKER_PROVIDER: docker_configure}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -768,6 +918,9 @@ class RehearsalMocks(BaseMocks):
         self.log = log or (lambda message: None)
         self.runs: list[RunRecord] = []
         self._seen: set[str] = set()
+        self._provider_known: dict[str, bool] = {}  # provider URN -> configured (all inputs known), this run
+        self.provider_configure: dict[str, Callable[[Mapping[str, Any]], Any]] = dict(PROVIDER_CONFIGURE)
+        self.configured: list[tuple[int, str, Any]] = []  # (run, provider URN, what its Configure did)
         self._next_run = 1 + max((int(e.get("run", 0)) for e in self.state.resources.values()), default=0)
 
     # -- runs ------------------------------------------------------------------------------------------------
@@ -778,6 +931,7 @@ class RehearsalMocks(BaseMocks):
             self.runs.append(RunRecord(number=self._next_run, preview=preview, started=time.time()))
             self._next_run += 1
             self._seen = set()
+            self._provider_known = {}
 
     @property
     def current(self) -> RunRecord:
@@ -822,7 +976,9 @@ class RehearsalMocks(BaseMocks):
 
     # -- Mocks API -------------------------------------------------------------------------------------------
     def new_resource(self, args: Any) -> tuple[str, dict]:
-        if not args.custom or args.typ.startswith("pulumi:providers:") or args.typ == STACK_REFERENCE:
+        if args.custom and args.typ.startswith(PROVIDER_PREFIX):
+            return self._provider(args)
+        if not args.custom or args.typ == STACK_REFERENCE:
             return super().new_resource(args)
         if self.targets is not None and not self.targets(args):
             return self._skip(args)
@@ -839,6 +995,63 @@ class RehearsalMocks(BaseMocks):
     # -- the engine ------------------------------------------------------------------------------------------
     def _base_dir(self) -> Path:
         return self.base_dir or Path.cwd()
+
+    def _provider(self, args: HarnessResourceArgs) -> tuple[str, dict]:
+        """An explicit provider: its step (create/same/update, never replace) and, when every input is known,
+        its ``Configure`` (``PROVIDER_CONFIGURE``; a failure fails the run, as in the engine)."""
+        urn, inputs = args.urn, dict(args.inputs)
+        digests = input_digests(inputs, self._base_dir())
+        with self.lock:
+            old = self.state.resources.get(urn)
+            record = self.current
+            self._seen.add(urn)
+        if self.targets is not None and not self.targets(args):
+            # --target leaves it out: a SkippedCreate or an untargeted same, neither configured (step.go
+            # SameStep.Apply: `!s.skippedCreate && !s.untargeted`); its resources are left out too.
+            with self.lock:
+                record.provider_decisions.append(Decision(record.number, urn, args.typ, args.name, SKIP))
+            return (old["id"] if old else ""), inputs
+        if old is None or old.get("type") != args.typ:
+            operation, changed = CREATE, tuple(sorted(digests))
+        else:
+            changed = _changed_keys(old.get("inputs", {}), digests)
+            operation = UPDATE if changed else SAME
+        known = not contains_unknown({k: v for k, v in inputs.items() if k != "version"})
+        with self.lock:
+            record.provider_decisions.append(Decision(record.number, urn, args.typ, args.name, operation, changed))
+            self._provider_known[urn] = known
+        configure = self.provider_configure.get(args.typ)
+        if known and configure is not None:
+            try:
+                done = configure(inputs)
+            except ProviderConfigureFailed as exc:
+                raise ProviderConfigureFailed(f"configure provider '{urn}': {exc}") from exc
+            with self.lock:
+                self.configured.append((record.number, urn, done))
+        new_id = "" if self.preview else str(uuid.uuid4())  # registry.go Create: UnknownID in a preview
+        id_ = old["id"] if operation != CREATE else new_id
+        if not self.preview:
+            with self.lock:
+                self.state.resources[urn] = {
+                    "type": args.typ, "name": args.name, "id": id_, "inputs": digests, "outputs": {},
+                    "run": record.number,
+                }  # fmt: skip
+                self.state.save()
+        return id_, inputs
+
+    def provider_unconfigured(self, args: HarnessResourceArgs) -> bool:
+        """True in a preview when the resource's explicit provider has an unknown input (not configured)."""
+        urn = (args.provider or "").rsplit("::", 1)[0]
+        with self.lock:
+            return self.preview and self._provider_known.get(urn) is False
+
+    def _diff_unavailable(
+        self, args: HarnessResourceArgs, old: dict | None, operation: str, changed: tuple
+    ) -> tuple[str, tuple]:
+        """A resource in the state under an unconfigured provider, in a preview: ``DiffUnavailable`` → update."""
+        if old is not None and operation != CREATE and self.provider_unconfigured(args):
+            return UPDATE, (DIFF_UNAVAILABLE,)
+        return operation, changed
 
     def _skip(self, args: HarnessResourceArgs) -> tuple[str, dict]:
         """Not targeted: what is in the state stays (same id and outputs); a new resource is not created — its
@@ -870,7 +1083,7 @@ class RehearsalMocks(BaseMocks):
             old = self.state.resources.get(urn)
             record = self.current
             self._seen.add(urn)
-        operation, changed = self._plan(args, old, digests)
+        operation, changed = self._diff_unavailable(args, old, *self._plan(args, old, digests))
         with self.lock:
             record.decisions.append(Decision(record.number, urn, args.typ, args.name, operation, changed))
         if operation == SAME:

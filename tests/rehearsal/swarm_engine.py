@@ -13,7 +13,9 @@ Routing, by the provider a resource names (its recorded provider URN → that ``
 Every recorded docker input is first checked against the upstream schema constraints (the provider's Check:
 ``tests/provider_schema/docker.json``; ConflictsWith, required, enumerations, …) — in preview too.
 
-State semantics are the engine's (tests/rehearsal/engine.py), with pulumi-docker's diff rules:
+State semantics are the engine's (tests/rehearsal/engine.py: a provider with known inputs is configured — pulumi-docker
+pings its daemon unless it is an ``ssh://`` endpoint —, a resource of an unconfigured one is an update in a preview),
+with pulumi-docker's diff rules:
 
 * bridged resources (``Network``, ``Volume``, ``Service``, the local provider's): the configuration against
   the state the provider's Read left — an attribute that is ``ForceNew`` upstream and differs replaces
@@ -181,7 +183,7 @@ class SwarmRehearsalMocks(RehearsalMocks):
             old = self.state.resources.get(urn)
             record = self.current
             self._seen.add(urn)
-        operation, changed = self._docker_plan(args.typ, old, digests, inputs)
+        operation, changed = self._diff_unavailable(args, old, *self._docker_plan(args.typ, old, digests, inputs))
         with self.lock:
             record.decisions.append(Decision(record.number, urn, args.typ, args.name, operation, changed))
         if operation == SAME:

@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from tests.rehearsal.engine import COMMAND, REPLACE, SAME, SKIP, step_of_command
+from tests.rehearsal.engine import COMMAND, REPLACE, SAME, SKIP, docker_ping, step_of_command
 from tests.rehearsal.swarm_apply import IMAGE, NETWORK, SERVICE, VOLUME, ProviderClients
 from tests.rehearsal.swarm_engine import NOT_REHEARSABLE, SwarmSite
 
@@ -227,3 +227,57 @@ def test_drbd_host_step_is_not_rehearsed(swarm_site: SwarmSite, step: str) -> No
     decisions = {d.urn: d.operation for d in swarm_site.mocks.runs[0].decisions}
     assert {decisions[r.urn] for r in steps} == {SKIP}
     pytest.skip(NOT_REHEARSABLE[step])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 9 defect 2: a preview with every daemon unreachable (each host rejects its docker API port, as the
+# firewall does for a runner outside admin_cidrs) passes and plans what a preview with them reachable plans.
+
+REJECT_DOCKER_API = "INPUT -p tcp --dport 2376 -j REJECT --reject-with tcp-reset"
+
+
+def docker_api_reachable(swarm_site: SwarmSite, host: str) -> bool:
+    tls = {"ca": swarm_site.ca_cert_pem, "cert": swarm_site.client_cert_pem, "key": swarm_site.client_key_pem}
+    return docker_ping(f"tcp://{swarm_site.host(host).ip}:2376", tls, timeout=10)
+
+
+@pytest.fixture(scope="module")
+def previews(swarm_site: SwarmSite) -> Iterator[dict[str, Any]]:
+    """A preview with the daemons reachable, then one with every host rejecting 2376 (and the rejects undone)."""
+    swarm_site.preview()
+    reachable = swarm_site.mocks.current
+    hosts = [h.hostname for h in swarm_site.hosts]
+    blocked: list[str] = []
+    try:
+        for host in hosts:
+            swarm_site.ok(host, f"sudo iptables -I {REJECT_DOCKER_API}")
+            blocked.append(host)
+        assert not any(docker_api_reachable(swarm_site, h) for h in hosts), "the rejects must cut every daemon off"
+        swarm_site.preview()
+        unreachable = swarm_site.mocks.current
+    finally:
+        for host in blocked:
+            swarm_site.ok(host, f"sudo iptables -D {REJECT_DOCKER_API}")
+    yield {"reachable": reachable, "unreachable": unreachable}
+
+
+def test_preview_with_every_daemon_unreachable_passes_and_contacts_none(swarm_site: SwarmSite, previews) -> None:
+    unreachable = previews["unreachable"]
+    docker = [
+        done for run, urn, done in swarm_site.mocks.configured if run == unreachable.number and ":docker::" in urn
+    ]
+    assert len(docker) == 2 and all(done.pinged == () for done in docker)
+    assert unreachable.executions == []
+    assert docker_api_reachable(swarm_site, swarm_site.first_hive.hostname), "the rejects were undone"
+
+
+def test_preview_after_up_plans_no_change_reachable_or_not(previews) -> None:
+    for record in previews.values():
+        assert [(d.name, d.operation, d.changed) for d in record.decisions if d.operation not in (SAME, SKIP)] == []
+
+
+def test_preview_plan_is_the_same_whether_the_daemons_answer_or_not(previews) -> None:
+    def plan(record: Any) -> dict[str, Any]:
+        return {d.urn: (d.operation, d.changed) for d in record.decisions + record.provider_decisions}
+
+    assert plan(previews["unreachable"]) == plan(previews["reachable"])
