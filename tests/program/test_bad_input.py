@@ -319,7 +319,7 @@ CASES = [
         "secret-that-cannot-stay-secret",
         f"{S}: hive:cidr: is a secret, but its value is used in plain resource names, inputs and outputs "
         "(set it without --secret; secrets: hive:ssh_private_key, hive:drbd_download_url, "
-        "hive:offsite_backup_password, hive:offsite_backup_credentials)",
+        "hive:offsite_backup_password, hive:offsite_backup_credentials, hive:alert_receivers)",
         stack=AWS.replace("hive:cidr: 10.1.0.0/16", "hive:cidr: {secure: AAABAHcidr}"),
         secrets={"hive:cidr": "10.1.0.0/16"},
     ),

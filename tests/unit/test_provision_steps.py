@@ -41,7 +41,16 @@ def test_steps_per_host_with_a_separate_repository(make_site):
 
 def test_repository_that_is_a_hive_joins_the_swarm(make_site):
     site = make_site(**SHARED)
-    assert names(site, 2) == [*COMMON, *REPOSITORY, "swarm-join", "node-labels", "registry-login"]
+    assert names(site, 2) == [
+        *COMMON,
+        "registry",
+        "log-collector",
+        "swarm-join",
+        "node-labels",
+        "monitoring-errors",
+        "monitoring-server",
+        "registry-login",
+    ]
     assert spec(site, 2, "node-labels").env["HIVE_NODE_LABELS"] == "servers=true hives=true repository=true"
 
 
@@ -65,7 +74,8 @@ def test_steps_wait_only_for_what_they_need_on_their_host(make_site):
         "packages": {"wait-ready"},
         "base": {"packages"},
         "firewall": {"packages"},
-        "docker": {"packages", "base"},
+        "monitoring-node": {"packages"},
+        "docker": {"packages", "base", "monitoring-node"},
         "registry-login": {"base", "docker"},
     }
     assert waits(site, 0) == {
@@ -85,6 +95,8 @@ def test_steps_wait_only_for_what_they_need_on_their_host(make_site):
         **common,
         "registry": {"docker"},
         "log-collector": {"packages"},
+        "monitoring-errors": {"packages", "log-collector"},
+        "monitoring-server": {"packages"},
         "registry-login": {"base", "docker", "registry"},
     }
 
