@@ -70,7 +70,8 @@ def stage_config(lab: VmLab, addresses: list[str], drbd_url: str, size: str) -> 
         "hive:ssh_private_key": "[secret]",
         "hive:drbd_download_url": drbd_url,
     }
-    stage = parse_stage({k: ConfigValue(v, "Pulumi.vmlab.yaml") for k, v in values.items()}, "vmlab")
+    config = {k: ConfigValue(v, "Pulumi.vmlab.yaml", secret=k == "hive:ssh_private_key") for k, v in values.items()}
+    stage = parse_stage(config, "vmlab")
     catalog = parse_catalog(
         [
             (
