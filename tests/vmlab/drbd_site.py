@@ -57,7 +57,7 @@ class StepRun:
         return self
 
 
-def stage_config(lab: VmLab, addresses: list[str], drbd_url: str, size: str) -> tuple[Any, Any]:
+def stage_config(lab: VmLab, addresses: list[str], size: str) -> tuple[Any, Any]:
     values = {
         "hive:name": "pdns",
         "hive:stage": "staging",
@@ -68,7 +68,6 @@ def stage_config(lab: VmLab, addresses: list[str], drbd_url: str, size: str) -> 
         "hive:no_mirrored_device": [DISKLESS_INDEX],
         "hive:ssh_user": USER,
         "hive:ssh_private_key": "[secret]",
-        "hive:drbd_download_url": drbd_url,
     }
     config = {k: ConfigValue(v, "Pulumi.vmlab.yaml", secret=k == "hive:ssh_private_key") for k, v in values.items()}
     stage = parse_stage(config, "vmlab")
@@ -104,7 +103,7 @@ class DrbdSite:
         self.resize(size)
 
     def resize(self, size: str) -> None:
-        stage, catalog = stage_config(self.lab, list(self.addresses.values()), self.drbd_url, size)
+        stage, catalog = stage_config(self.lab, list(self.addresses.values()), size)
         self.site: Site = resolve_site(stage, catalog, Allocations.empty())
 
     # -- the site ------------------------------------------------------------------------------------------
@@ -165,11 +164,15 @@ class DrbdSite:
         if extra:
             spec = dataclasses.replace(spec, env={**spec.env, **extra})
         command = steps.render_command(spec, USER)
-        rc, out, err = self.ssh(hostname, command, timeout=spec.timeout_minutes * 60)
+        rc, out, err = self.ssh(hostname, command, timeout=spec.timeout_seconds + 60)
         return StepRun(hostname, step, rc, out, err)
 
     def install(self, hostname: str, prebuilt: bool) -> StepRun:
-        extra = {"HIVE_DRBD_MODULE_URL": self.module_url} if prebuilt else {}
+        # The lab serves the source over http on this machine (the stage accepts https only): its URL replaces
+        # the stage's in the step's environment, as an operator running the script by hand would.
+        extra = {"HIVE_DRBD_URL": self.drbd_url}
+        if prebuilt:
+            extra["HIVE_DRBD_MODULE_URL"] = self.module_url
         return self.host_step("drbd-install", hostname, extra)
 
     def volume_runs(self) -> list[StepRun]:
