@@ -252,7 +252,7 @@ def test_ipv6_keeps_the_hive_ports_closed(site):
     """The site speaks IPv4; over IPv6 (the registry and docker API listen on [::] too) nobody gets in."""
     for host in site.hosts:
         chain = site.ok(host.hostname, "sudo ip6tables -S HIVE-SERVICE")
-        assert "--dports 2376,2377,7946,5000,2514,10050,10051,7000:7999 -j DROP" in chain, host.hostname
+        assert "--dports 2376,2377,7946,5000,2514,9100,9323,7000:7999 -j DROP" in chain, host.hostname
         assert "-s " not in chain  # no address is admitted over IPv6
         site.ok(host.hostname, "sudo ip6tables -C INPUT -j HIVE-SERVICE")
 
