@@ -334,6 +334,22 @@ ensure_active() {
     changed "started $1"
 }
 
+# rsyslog_apply CONF PREVIOUS — after CONF changed: check the whole rsyslog configuration (rsyslogd -N1); when it
+# is rejected, put PREVIOUS back into CONF (or remove CONF when PREVIOUS is empty) and die; else restart a running
+# rsyslog so it reads CONF.
+rsyslog_apply() {
+    local conf=$1 previous=$2
+    if ! rsyslogd -N1 >/dev/null 2>&1; then
+        rsyslogd -N1 || true
+        if [[ -n $previous ]]; then printf '%s' "$previous" >"$conf"; else rm -f "$conf"; fi
+        die "rsyslogd -N1 rejects the configuration with $conf; restored the previous state"
+    fi
+    if systemd_running && systemctl is-active --quiet rsyslog.service; then
+        systemctl restart rsyslog.service || die "cannot restart rsyslog (see: journalctl -u rsyslog)"
+        changed "restarted rsyslog"
+    fi
+}
+
 # daemon_reload_if CHANGED — `systemctl daemon-reload` once, when CHANGED is 1 and systemd runs.
 daemon_reload_if() {
     (($1)) && systemd_running && systemctl daemon-reload

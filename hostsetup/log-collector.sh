@@ -59,17 +59,7 @@ install_file_if_changed '# managed by hive (hostsetup/log-collector.sh)
     endscript
 }' /etc/logrotate.d/hive-services 0644 || true
 
-if ((restart)); then
-    if ! rsyslogd -N1 >/dev/null 2>&1; then
-        rsyslogd -N1 || true
-        if [[ -n $previous ]]; then printf '%s' "$previous" >"$conf"; else rm -f "$conf"; fi
-        die "rsyslogd -N1 rejects the configuration with $conf; restored the previous state"
-    fi
-    if systemd_running && systemctl is-active --quiet rsyslog.service; then
-        log "restarting rsyslog"
-        systemctl restart rsyslog.service
-    fi
-fi
+if ((restart)); then rsyslog_apply "$conf" "$previous"; fi
 if systemd_running; then
     enable_unit rsyslog.service
     ensure_active rsyslog.service # installed without a start by the packages step, or left stopped

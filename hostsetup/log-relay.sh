@@ -39,17 +39,7 @@ ruleset(name=\"hive-relay\") {
 }
 input(type=\"imudp\" address=\"127.0.0.1\" port=\"10514\" ruleset=\"hive-relay\")" "$conf" 0644 && restart=1
 
-if ((restart)); then
-    if ! rsyslogd -N1 >/dev/null 2>&1; then
-        rsyslogd -N1 || true
-        if [[ -n $previous ]]; then printf '%s' "$previous" >"$conf"; else rm -f "$conf"; fi
-        die "rsyslogd -N1 rejects the configuration with $conf; restored the previous state"
-    fi
-    if systemd_running && systemctl is-active --quiet rsyslog.service; then
-        log "restarting rsyslog"
-        systemctl restart rsyslog.service
-    fi
-fi
+if ((restart)); then rsyslog_apply "$conf" "$previous"; fi
 if systemd_running; then
     enable_unit rsyslog.service
     ensure_active rsyslog.service # installed without a start by the packages step, or left stopped

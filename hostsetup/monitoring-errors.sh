@@ -43,14 +43,4 @@ install_file_if_changed '# managed by hive (hostsetup/monitoring-errors.sh)
     endscript
 }' /etc/logrotate.d/hive-service-errors 0644 || true
 
-if ((restart)); then
-    if ! rsyslogd -N1 >/dev/null 2>&1; then
-        rsyslogd -N1 || true
-        if [[ -n $previous ]]; then printf '%s' "$previous" >"$conf"; else rm -f "$conf"; fi
-        die "rsyslogd -N1 rejects the rules in $conf; restored the previous state"
-    fi
-    if systemd_running && systemctl is-active --quiet rsyslog.service; then
-        systemctl restart rsyslog.service
-        changed "restarted rsyslog"
-    fi
-fi
+if ((restart)); then rsyslog_apply "$conf" "$previous"; fi
