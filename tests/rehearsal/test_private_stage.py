@@ -155,10 +155,15 @@ def test_the_sample_site_services_all_run(private_stage: PrivateStage) -> None:
         assert tasks and {t["Status"]["State"] for t in tasks} == {"running"}, service
 
 
+def dns_name(name: str) -> bytes:
+    """``name`` in DNS wire format without the root label (a final dot is the root, not an empty label)."""
+    return b"".join(bytes([len(label)]) + label.encode() for label in name.strip(".").split("."))
+
+
 def dns_query(address: str, name: str = "example.com", port: int = 53, timeout: float = 5, qtype: int = 6) -> bytes:
-    """One UDP DNS query (SOA ``name``, or ``qtype``); the raw answer."""
+    """One UDP DNS query (SOA ``name``, or ``qtype``; ``name`` with or without its final dot); the raw answer."""
     ident = random.randrange(1 << 16)
-    question = b"".join(bytes([len(label)]) + label.encode() for label in name.split(".")) + b"\0"
+    question = dns_name(name) + b"\0"
     packet = struct.pack(">HHHHHH", ident, 0x0100, 1, 0, 0, 0) + question + struct.pack(">HH", qtype, 1)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.settimeout(timeout)
@@ -184,14 +189,6 @@ def test_powerdns_answers_dns_on_every_hive(private_stage: PrivateStage) -> None
         assert flags & 0x000F != 2, f"{address}: SERVFAIL (PowerDNS without its database?)"
 
 
-def dns_name(name: str) -> bytes:
-    return b"".join(bytes([len(label)]) + label.encode() for label in name.strip(".").split("."))
-
-
-@pytest.mark.skip(
-    reason="not yet seen passing: on real hosts PowerDNS still answers REFUSED for the zone pdnsdb's initialize "
-    "created (rcode 5 after 90 s) — issue 11 stays open until the cause is found"
-)
 def test_powerdns_serves_the_sites_zone_with_the_hives_as_name_servers(private_stage: PrivateStage) -> None:
     """``initialize`` of the sample's pdnsdb made the zone that dns_delegation announces (issue 11)."""
     delegation = private_stage.run.outputs["dns_delegation"]

@@ -462,18 +462,25 @@ def test_after_the_replacement_a_run_executes_nothing(site, replacement):
 
 # What `pgrep -f` finds while dpkg unpacks a package / while a maintainer script configures one.
 DPKG_MOMENTS = {"s-hive1": r"dpkg .*--unpack", "s-hive2": r"/var/lib/dpkg/info/.*\.postinst configure"}
+# ... and what must hold as well for the cut to leave dpkg's work unfinished: dpkg's journal holds updates, or a
+# package is half-installed, unpacked or half-configured. (Killed before its first write, dpkg leaves a consistent
+# database: then there is nothing to repair, as on a real host.)
+DPKG_LEFT_WORK = (
+    r"""ls /var/lib/dpkg/updates | grep -q '^[0-9]' || dpkg-query -W -f='${db:Status-Abbrev}\n' | grep -q '^.[HUF]'"""
+)
 WATCH_TIMEOUT = 900
 
 
 def power_off_when(site: RehearsalSite, hostname: str, pattern: str, up_done: threading.Event) -> str:
     """Kill the host's container (a power cut: no shutdown) the moment ``pgrep -f pattern`` finds a process in
-    it, then start it again; returns what was running, or "" when the moment never came (the up is over and
-    the host's package step no longer runs — it goes on after a failed up, as the real command would)."""
+    it while dpkg has work unfinished (DPKG_LEFT_WORK), then start it again; returns what was running, or ""
+    when the moment never came (the up is over and the host's package step no longer runs — it goes on after a
+    failed up, as the real command would)."""
     container = site.lab.client.containers.get(site.lab.host(hostname).container)
     deadline = time.monotonic() + WATCH_TIMEOUT
     while time.monotonic() < deadline:
         found = container.exec_run(["pgrep", "-af", pattern])
-        if found.exit_code == 0:
+        if found.exit_code == 0 and container.exec_run(["sh", "-c", DPKG_LEFT_WORK]).exit_code == 0:
             container.kill()
             container.start()
             site.lab._use_machine_resolver(site.lab.host(hostname))  # as at its first start

@@ -320,3 +320,37 @@ def test_initialize_gets_the_delegation_through_the_agent():
 def test_a_service_with_initialize_alone_gets_the_agent(make_site):
     site = make_site({"web": {"image": "nginx:1.27", "initialize": {"command": "true"}}})
     assert needs_agent(site) and backup_services(site) == {}
+
+
+# --- the off-site repository: created on first use, never probed with a retrying `restic cat config` ---------
+
+
+def offsite_site(tmp_path: Path):
+    return agent.Site(managers=[], backup_dir=tmp_path, site="s", offsite={"repository": "s3:http://h/b"})
+
+
+def restic_answering(monkeypatch, returncode: int, stderr: bytes) -> list[list[str]]:
+    calls: list[list[str]] = []
+
+    def fake(site, args):
+        calls.append(list(args))
+        return subprocess.CompletedProcess(args, returncode, b"", stderr)
+
+    monkeypatch.setattr(agent, "restic", fake)
+    monkeypatch.setattr(agent, "say", lambda *a, **k: None)
+    return calls
+
+
+def test_an_existing_offsite_repository_is_ready(monkeypatch, tmp_path):
+    exists = (
+        b"Fatal: create key in repository at s3:http://h/b failed: repository master key and config already initialized"
+    )
+    calls = restic_answering(monkeypatch, 1, exists)
+    agent.ensure_offsite_repository(offsite_site(tmp_path))
+    assert calls == [["init"]]
+
+
+def test_an_offsite_repository_that_cannot_be_created_is_a_backup_error(monkeypatch, tmp_path):
+    restic_answering(monkeypatch, 1, b"Fatal: create repository at s3:http://h/b failed: Access Denied")
+    with pytest.raises(agent.BackupError, match=r"restic init: Fatal: create repository .* Access Denied"):
+        agent.ensure_offsite_repository(offsite_site(tmp_path))
