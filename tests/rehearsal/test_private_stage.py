@@ -280,10 +280,6 @@ def wait_for_log_line(stage: PrivateStage, text: str, seconds: float = 30) -> No
         time.sleep(1)
 
 
-@pytest.mark.skip(
-    reason="not yet seen passing: with off-site copies configured, `hive-backup run` waits on restic, which cannot "
-    "reach the S3 server at the lab network's gateway (hung past 300 s) — issue 11 stays open"
-)
 def test_backup_and_restore_bring_a_deleted_row_back(private_stage: PrivateStage) -> None:
     row = f"row-{random.randrange(1 << 30)}"
     in_pdnsdb(
@@ -337,10 +333,6 @@ def test_a_failing_backup_fails_the_unit_and_names_the_service(private_stage: Pr
     assert set(before.split()) <= set(after.split())
 
 
-@pytest.mark.skip(
-    reason="not yet seen passing: restic on the lab's repository host cannot reach the S3 server at the lab "
-    "network's gateway (hung past 300 s) — issue 11 stays open"
-)
 def test_a_restore_from_the_offsite_copy_works_with_the_local_backups_wiped(private_stage: PrivateStage) -> None:
     row = f"offsite-{random.randrange(1 << 30)}"
     in_pdnsdb(
