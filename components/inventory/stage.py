@@ -156,6 +156,7 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "drbd_version": None,
     "drbd_download_url": None,
     "drbd_sha256": None,
+    "drbd_module_url": None,
     "offsite_backup": None,
     "offsite_backup_password": None,  # secret: read by the program (components/backup), only checked here
     "offsite_backup_credentials": None,  # secret map of the object store's environment variables
@@ -222,6 +223,7 @@ class StageConfig:
     drbd_download_url: str
     file: str
     drbd_sha256: str | None = None  # the source tarball's SHA-256 (lower-case hex); None: not pinned
+    drbd_module_url: str | None = None  # a prebuilt module .deb ({version}, {kernel}); None: DKMS builds it
     secret_keys: frozenset[str] = frozenset()  # hive keys (without namespace) whose value is a Pulumi secret
     offsite_backup: OffsiteBackup | None = None
     image_platform: str = CLOUD_IMAGE_PLATFORM
@@ -430,6 +432,7 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str, machine: str | No
         else DEFAULT_DRBD_DOWNLOAD_URL,
         file=file,
         drbd_sha256=_sha256(hive["drbd_sha256"]) if present(hive, "drbd_sha256") else None,
+        drbd_module_url=_download_url(hive["drbd_module_url"], False) if present(hive, "drbd_module_url") else None,
         secret_keys=frozenset(secret_keys),
         offsite_backup=_parse_offsite_backup(hive, file),
         image_platform=hive["image_platform"].choice(IMAGE_PLATFORMS)

@@ -306,9 +306,13 @@ def _drbd_url_is_secret(site: Site) -> bool:
 
 
 def _drbd_install_env(site: Site, host: Host) -> dict[str, str]:
-    """A secret download URL (it may carry a token) goes on stdin, never on the command line."""
+    """A secret download URL (it may carry a token) goes on stdin, never on the command line; a prebuilt
+    module package (hive:drbd_module_url) replaces the DKMS build."""
     url = "-" if _drbd_url_is_secret(site) else site.stage.drbd_download_url
-    return {"HIVE_DRBD_VERSION": site.stage.drbd_version, "HIVE_DRBD_URL": url}
+    env = {"HIVE_DRBD_VERSION": site.stage.drbd_version, "HIVE_DRBD_URL": url}
+    if site.stage.drbd_module_url:
+        env["HIVE_DRBD_MODULE_URL"] = site.stage.drbd_module_url
+    return env
 
 
 def _drbd_install_stdin(site: Site) -> Stdin | None:

@@ -376,5 +376,19 @@ def test_drbd_steps_run_on_hives_of_a_site_with_drbd_volumes(make_site):
     assert spec(site, 1, "drbd-pool").env["HIVE_DISKLESS"] == "1"
 
 
+DRBD_SITE = {"db": {"image": "x", "volumes": [{"source": "d", "target": "/d", "drbd": {"size": "1G"}}]}}
+
+
+def test_drbd_install_builds_with_dkms_without_a_module_url(make_site):
+    env = spec(make_site(services=DRBD_SITE), 0, "drbd-install").env
+    assert "HIVE_DRBD_MODULE_URL" not in env
+
+
+def test_drbd_install_gets_the_stages_prebuilt_module_url(make_site):
+    url = "https://repo.example/drbd-modules-{kernel}_{version}_amd64.deb"
+    env = spec(make_site(services=DRBD_SITE, **{"hive:drbd_module_url": url}), 0, "drbd-install").env
+    assert env["HIVE_DRBD_MODULE_URL"] == url
+
+
 def test_no_drbd_steps_without_drbd_volumes(make_site):
     assert not {"drbd-install", "drbd-pool"} & set(names(make_site(), 0))

@@ -200,6 +200,14 @@ def test_secret_file_attribution():
         parse_stage(values, "staging")
 
 
+def test_drbd_module_url_is_an_https_url(make_stage):
+    url = "https://repo.example/drbd-modules-{kernel}_{version}_amd64.deb"
+    assert make_stage(**{"hive:drbd_module_url": url}).drbd_module_url == url
+    assert make_stage().drbd_module_url is None
+    with pytest.raises(ConfigError, match=r"hive:drbd_module_url: 'http://…' is not an https URL"):
+        make_stage(**{"hive:drbd_module_url": "http://repo.example/m.deb"})
+
+
 def test_networks_are_ipaddress_objects(make_stage):
     assert make_stage().cidr == ipaddress.ip_network("192.168.0.0/24")
 
