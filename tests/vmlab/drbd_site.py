@@ -183,6 +183,12 @@ class DrbdSite:
             runs.append(self.run(plan.host.hostname, commands.DRBD_VOLUME, plan.env, stdin=resource, timeout=900))
         return runs
 
+    def volume_run(self, hostname: str) -> StepRun:
+        """drbd-volume.sh on one hive, as the program runs it there (a replaced hive's step re-runs alone)."""
+        resource = drbd_config.render_resource(self.site, self.volume)
+        (plan,) = [p for p in drbd_config.volume_steps(self.site, self.volume) if p.host.hostname == hostname]
+        return self.run(hostname, commands.DRBD_VOLUME, plan.env, stdin=resource, timeout=900)
+
     def growfs_runs(self) -> list[StepRun]:
         return [
             self.run(h.hostname, commands.DRBD_GROWFS, drbd_config.growfs_env(self.site, self.volume, h), timeout=600)

@@ -2,8 +2,8 @@
 steps (drbd-install, drbd-pool, drbd-volume, drbd-growfs) run over SSH as the program renders them, then
 failover and quorum by powering VMs off.
 
-The tests share one lab and run in file order: install → pool → volume → failover → quorum. Each stage is a
-session fixture, so a test that needs a later stage also works alone (``pytest -k quorum``).
+The tests share one lab and run in file order: install → pool → volume → grow → failover → quorum → a replaced
+hive. Each stage is a session fixture, so a test that needs a later stage also works alone (``pytest -k quorum``).
 
 Failover and quorum are proven at the DRBD level (mount = auto-promote on a surviving hive), not yet through a
 swarm service: the docker/swarm steps are not run in the VMs (see the README's DRBD section).
@@ -338,3 +338,28 @@ def test_quorum_survivor_cannot_write_then_resyncs(drbd_site: DrbdSite, volume_u
     wait_until("every hive back and UpToDate after quorum loss", lambda: all_up_to_date(drbd_site), 600)
     drbd_site.ssh(survivor, "sudo drbdadm secondary db_data", timeout=60)
     assert read_file_digest(drbd_site, "s-hive0", "quorum.bin") == digest
+
+
+@needs_volumes
+def test_a_replaced_format_host_resyncs_from_its_peers_and_nothing_is_formatted(
+    drbd_site: DrbdSite, volume_up: list[StepRun]
+) -> None:
+    """A new machine at s-hive0's address (fresh root, empty mirrored disk — what a bumped host_generation
+    brings): its steps run again, alone, in the program's order. s-hive0 is the format host, the one hive whose
+    step may create a file system: it must find the peers' data and resync, never format."""
+    replaced = "s-hive0"
+    digest = write_known_file(drbd_site, "s-hive2", "replaced.bin")
+    uuid = file_system_uuid(drbd_site, "s-hive2")
+    started = time.monotonic()
+    drbd_site.lab.replace_vm(replaced)
+    drbd_site.ship(replaced)
+    drbd_site.install(replaced, prebuilt=True).check()
+    drbd_site.host_step("drbd-pool", replaced).check()
+    run = drbd_site.volume_run(replaced).check()
+    assert "DRBD metadata on /dev/drbdvg/db_data" in run.changes, run.stderr
+    assert not [c for c in run.changes if "file system on" in c], run.stderr
+    assert "a peer holds the data" in run.stderr or "resynchronising" in run.stderr, run.stderr
+    wait_until("the replaced hive resynced from its peers", lambda: all_up_to_date(drbd_site), 900)
+    TIMINGS["replaced s-hive0: new VM to UpToDate"] = time.monotonic() - started
+    assert file_system_uuid(drbd_site, replaced) == uuid
+    assert read_file_digest(drbd_site, replaced, "replaced.bin") == digest
