@@ -17,6 +17,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from components.inventory.allocation import Allocations
+from components.inventory.feasibility import DRBD_MAX_PEERS
 from components.inventory.services import parse_catalog
 from components.inventory.site import resolve_site
 from components.inventory.stage import ConfigValue, parse_stage
@@ -32,6 +33,7 @@ def stage_config(hosts: int) -> dict[str, ConfigValue]:
         "hive:cidr": "10.1.0.0/16",
         "hive:number_of_hosts": hosts,
         "hive:internal_cidr": "10.254.0.0/16",
+        "hive:mirrored_disk_size": 256,  # GiB: room for catalog_document's up to 200 DRBD volumes of 1 GiB
         "hive:subnets": [
             {"cidr": f"10.1.{i}.0/24", "name": f"subnet-{i}", "available_zone": f"ap-northeast-1{'acd'[i]}"}
             for i in range(3)
@@ -40,7 +42,10 @@ def stage_config(hosts: int) -> dict[str, ConfigValue]:
     return {key: ConfigValue(value, "Pulumi.staging.yaml") for key, value in values.items()}
 
 
-def catalog_document(services: int) -> dict[str, Any]:
+def catalog_document(services: int, hosts: int) -> dict[str, Any]:
+    """``services`` services; every fourth (up to 200) with a DRBD volume where the stage allows DRBD (at most 8
+    hives: components/inventory/feasibility.py DRBD_MAX_PEERS)."""
+    drbd = hosts <= DRBD_MAX_PEERS + 1
     spec: dict[str, Any] = {}
     for i in range(services):
         service: dict[str, Any] = {
@@ -49,7 +54,7 @@ def catalog_document(services: int) -> dict[str, Any]:
             "environment": {"INDEX": i},
             "placement": {"constraints": ["node.labels.hives == true"]},
         }
-        if i % 4 == 0 and i // 4 < 200:
+        if drbd and i % 4 == 0 and i // 4 < 200:
             service["volumes"] = [{"source": f"vol{i}", "target": "/data", "drbd": {"size": "1G"}}]
         spec[f"svc{i}"] = service
     return {"plugin": "hive_services", "services": spec}
@@ -57,7 +62,7 @@ def catalog_document(services: int) -> dict[str, Any]:
 
 def measure(hosts: int, services: int) -> float:
     config = stage_config(hosts)
-    document = catalog_document(services)
+    document = catalog_document(services, hosts)
     previous = Allocations.empty()
     timings = []
     for _ in range(RUNS):

@@ -133,7 +133,7 @@ def evaluation(sizes: list[tuple[int, int]], source: Path = PROJECT) -> None:
             for name in ("components", "hostsetup", "Pulumi.yaml"):
                 (project / name).symlink_to(source / name)
             (project / "services").mkdir()
-            (project / "services" / "bench.yml").write_text(yaml.safe_dump(catalog_document(services)))
+            (project / "services" / "bench.yml").write_text(yaml.safe_dump(catalog_document(services, hosts)))
             config = {key: value.value for key, value in stage_config(hosts).items()}
             t0 = time.perf_counter()
             run = run_program(project, "staging", config, preview=False, mocks=BaseMocks())

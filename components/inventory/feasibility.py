@@ -85,6 +85,25 @@ def check_mirrored_disk(stage: StageConfig, catalog: Catalog) -> None:
         )  # fmt: skip
 
 
+# drbd-volume.sh makes each volume's metadata with `drbdadm create-md --max-peers=7`: bitmap slots for 7 peers, so
+# a resource spans at most 8 hives — and a drbd: volume is mirrored on every hive of the stage.
+DRBD_MAX_PEERS = 7
+
+
+def check_drbd_peers(stage: StageConfig, catalog: Catalog) -> None:
+    """Every hive holds each DRBD volume (diskful or diskless): at most DRBD_MAX_PEERS + 1 hives."""
+    volumes = sorted(drbd_volume_names(catalog, stage.stage))
+    if volumes and stage.hive_count > DRBD_MAX_PEERS + 1:
+        key = "hive:ip_address_list" if stage.provider == "prepared" else "hive:number_of_hosts"
+        named = ", ".join(volumes[:3]) + (", …" if len(volumes) > 3 else "")
+        raise ConfigError(
+            stage.file, (key,),
+            f"{stage.hive_count} hives, but a DRBD volume ({named}) "
+            f"is mirrored on every hive and DRBD keeps at most {DRBD_MAX_PEERS} peers per resource",
+            f"at most {DRBD_MAX_PEERS + 1} hives on a stage with DRBD volumes",
+        )  # fmt: skip
+
+
 def check_overlay_subnets(stage: StageConfig, catalog: Catalog) -> None:
     """A services file's overlay subnet must not overlap the hosts' network, internal_cidr or docker's own."""
     taken: list[tuple[ipaddress.IPv4Network, str]] = [(stage.cidr, "hive:cidr")]

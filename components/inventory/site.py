@@ -9,6 +9,7 @@ from components.inventory.addressing import Host, InternalNetworks, internal_net
 from components.inventory.allocation import Allocations, allocate, drbd_port
 from components.inventory.errors import ConfigError
 from components.inventory.feasibility import (
+    check_drbd_peers,
     check_mirrored_disk,
     check_overlay_subnets,
     check_single_primary,
@@ -150,6 +151,7 @@ def resolve_site(stage: StageConfig, catalog: Catalog, previous: Allocations) ->
     services = catalog.for_stage(stage.stage)
     check_single_primary(services, stage.stage)
     check_mirrored_disk(stage, services)
+    check_drbd_peers(stage, services)
     check_overlay_subnets(stage, services)
     allocations = allocate(services.services, previous)
     hives = [h for h in hosts if h.is_hive]

@@ -203,6 +203,13 @@ CASES = [
         files={"site.yml": services(DB + DRBD.replace("size: 1G", "size: 30G"))},
     ),
     Case(
+        "drbd-on-more-hives-than-drbd-peers",
+        f"{S}: hive:number_of_hosts: 9 hives, but a DRBD volume (data) is mirrored on every hive and DRBD keeps at "
+        "most 7 peers per resource (at most 8 hives on a stage with DRBD volumes)",
+        stack=AWS + "  hive:number_of_hosts: 9\n",
+        files={"site.yml": services(DB + DRBD)},
+    ),
+    Case(
         "build-context-missing",
         f"{Y}: services.web.image.context: services/web/ is not a directory (a build directory under services/)",
         files={"site.yml": services("  web:\n    image: {context: web}\n")},
