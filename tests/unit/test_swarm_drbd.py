@@ -66,15 +66,15 @@ def test_minor_and_port_come_from_the_allocation(make_site: Callable[..., Site])
 
 
 def test_hosts_sorted_by_name_node_id_is_the_host_index(make_site: Callable[..., Site]) -> None:
-    addresses = [f"192.168.0.{10 + i}" for i in range(12)]
+    addresses = [f"192.168.0.{10 + i}" for i in range(9)]  # 8 hives (DRBD's most) and the repository
     site = make_site(
         {"db": {"image": "x", "volumes": [{"source": "d", "target": "/d", "drbd": {"size": "1G"}}]}},
-        **{"hive:number_of_hosts": 12, "hive:ip_address_list": addresses},
+        **{"hive:number_of_hosts": 9, "hive:ip_address_list": addresses},
     )
     text = drbd_config.render_resource(site, only_volume(site))
     sections = [line.split()[1] for line in text.splitlines() if line.strip().startswith("on ")]
     assert sections == sorted(h.hostname for h in site.hives)
-    assert "    on s-hive10 {\n        address 192.168.0.20:7001;\n        node-id 10;" in text
+    assert "    on s-hive7 {\n        address 192.168.0.17:7001;\n        node-id 7;" in text
 
 
 def test_no_mirrored_device_hosts_are_diskless(make_site: Callable[..., Site]) -> None:
