@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from components.inventory.errors import ConfigError
+from components.inventory.errors import ConfigError, KeyPath
 from components.inventory.schema import Node
-from components.inventory.services import Service
+
+if TYPE_CHECKING:  # services imports stage, which reads hive:previous_allocations with this module
+    from components.inventory.services import Service
 
 PORT_RANGE = range(61001, 65535)
 MINOR_RANGE = range(1, 256)
@@ -33,15 +35,32 @@ class Allocations:
     def empty() -> Allocations:
         return Allocations({}, {})
 
+    def seeded_by(self, seed: Allocations) -> Allocations:
+        """These allocations, plus every entry of ``seed`` (``hive:previous_allocations``) whose key they lack
+        and whose value none of theirs holds: the stack's own record wins, a seed never displaces it."""
+
+        def merge(own: dict[str, int], extra: dict[str, int]) -> dict[str, int]:
+            taken = set(own.values())
+            return {**{k: v for k, v in extra.items() if k not in own and v not in taken}, **own}
+
+        return Allocations(merge(self.ports, seed.ports), merge(self.drbd_minors, seed.drbd_minors))
+
     @staticmethod
-    def parse(data: Any, file: str) -> Allocations:
-        """Read a previous allocation (a file, or this stack's last ``allocations`` output)."""
-        root = Node(data, file, ())
+    def parse(data: Any, file: str, path: KeyPath = ()) -> Allocations:
+        """Read a previous allocation (a file, this stack's last ``allocations`` output, or the stage's
+        ``hive:previous_allocations``). A value used twice is an error: only one key could keep it."""
+        root = Node(data, file, path)
         fields = root.mapping({"ports", "drbd_minors"})
         ports = {key: node.integer(PORT_RANGE.start, PORT_RANGE.stop - 1) for key, node in _entries(fields, "ports")}
         minors = {
             key: node.integer(MINOR_RANGE.start, MINOR_RANGE.stop - 1) for key, node in _entries(fields, "drbd_minors")
         }
+        for kind, values in (("ports", ports), ("drbd_minors", minors)):
+            seen: dict[int, str] = {}
+            for key, value in values.items():
+                if value in seen:
+                    raise fields[kind].at(key, value).error(f"{value} is also given to {seen[value]}", "unique values")
+                seen[value] = key
         return Allocations(ports, minors)
 
 

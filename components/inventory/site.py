@@ -9,6 +9,7 @@ from components.inventory.addressing import Host, InternalNetworks, internal_net
 from components.inventory.allocation import Allocations, allocate, drbd_port
 from components.inventory.errors import ConfigError
 from components.inventory.feasibility import (
+    check_constraint_labels,
     check_mirrored_disk,
     check_overlay_subnets,
     check_single_primary,
@@ -151,8 +152,9 @@ def resolve_site(stage: StageConfig, catalog: Catalog, previous: Allocations) ->
     check_single_primary(services, stage.stage)
     check_mirrored_disk(stage, services)
     check_overlay_subnets(stage, services)
-    allocations = allocate(services.services, previous)
     hives = [h for h in hosts if h.is_hive]
+    check_constraint_labels(services, hives)
+    allocations = allocate(services.services, previous.seeded_by(stage.previous_allocations))
     warnings: list[str] = []
     volumes: dict[str, Volume] = {}
     definitions: dict[str, tuple[Service, int, Mount]] = {}
