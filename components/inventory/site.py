@@ -154,7 +154,7 @@ def resolve_site(stage: StageConfig, catalog: Catalog, previous: Allocations) ->
     check_overlay_subnets(stage, services)
     hives = [h for h in hosts if h.is_hive]
     check_constraint_labels(services, hives)
-    allocations = allocate(services.services, previous.seeded_by(stage.previous_allocations))
+    allocations = allocate(services.services, previous, stage.previous_allocations)
     warnings: list[str] = []
     volumes: dict[str, Volume] = {}
     definitions: dict[str, tuple[Service, int, Mount]] = {}
