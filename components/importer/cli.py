@@ -15,7 +15,7 @@ from components.importer.hive_builder import (
     NOTES_FILE,
     PERSISTENTS,
     SECRETS_SCRIPT,
-    ImportError_,
+    HiveBuilderError,
     Project,
     convert,
     load_yaml,
@@ -42,7 +42,7 @@ def _yaml_files(directory: Path) -> list[Path]:
 def read_project(source: Path) -> Project:
     """The hive-builder project's files (display paths relative to ``source``)."""
     if not (source / "inventory").is_dir():
-        raise ImportError_(f"{source}: no inventory/ directory (not a hive-builder project)")
+        raise HiveBuilderError(f"{source}: no inventory/ directory (not a hive-builder project)")
     texts: dict[str, str] = {}
     inventory: list[tuple[str, object]] = []
     for path in [*_yaml_files(source / "inventory"), *_yaml_files(source / "services")]:
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         result = convert(read_project(args.source))
-    except ImportError_ as exc:
+    except HiveBuilderError as exc:
         print(f"{args.source}/{exc}" if not str(exc).startswith(str(args.source)) else exc, file=sys.stderr)
         return 2
     files = {**result.files, NOTES_FILE: notes_text(result.notes)}

@@ -86,7 +86,7 @@ class Project:
     texts: Mapping[str, str]  # display path → the file's text (services files are kept as written)
 
 
-class ImportError_(ValueError):
+class HiveBuilderError(ValueError):
     """The hive-builder project cannot be read at all (one line)."""
 
 
@@ -96,11 +96,15 @@ def convert(project: Project) -> ImportResult:
     service_files = [(p, d) for p, d in project.inventory if isinstance(d, dict) and d.get("plugin") == "hive_services"]
     if len(hive_files) != 1:
         found = ", ".join(p for p, _ in hive_files) or "none"
-        raise ImportError_(f"inventory/: expected one file with plugin: hive_inventory, found {found}")
+        raise HiveBuilderError(f"inventory/: expected one file with plugin: hive_inventory, found {found}")
+    for path, document in project.inventory:
+        plugin = document.get("plugin") if isinstance(document, dict) else None
+        if plugin not in ("hive_inventory", "hive_services"):
+            result.notes.append(f"{path}: plugin {plugin}: not a hive_inventory or hive_services file; not imported")
     hive_path, hive = hive_files[0]
     stages = hive.get("stages")
     if not isinstance(stages, dict) or not stages:
-        raise ImportError_(f"{hive_path}: stages: expected a mapping of private, staging, production")
+        raise HiveBuilderError(f"{hive_path}: stages: expected a mapping of private, staging, production")
     for key in hive:
         if key not in ("plugin", "name", "stages"):
             result.notes.append(f"{hive_path}: {key}: unknown to hive-builder too; not imported")
@@ -108,9 +112,9 @@ def convert(project: Project) -> ImportResult:
     persistents = project.persistents if isinstance(project.persistents, dict) else {}
     for stage, body in stages.items():
         if stage not in STAGES:
-            raise ImportError_(f"{hive_path}: stages.{stage}: not a stage (private, staging, production)")
+            raise HiveBuilderError(f"{hive_path}: stages.{stage}: not a stage (private, staging, production)")
         if not isinstance(body, dict):
-            raise ImportError_(f"{hive_path}: stages.{stage}: expected a mapping")
+            raise HiveBuilderError(f"{hive_path}: stages.{stage}: expected a mapping")
         config = _stage_config(hive_path, stage, body, hive.get("name"), group_vars, persistents, result.notes)
         result.files[f"Pulumi.{stage}.yaml"] = _stage_file(stage, hive_path, config)
     for path, document in service_files:
@@ -138,7 +142,7 @@ def _stage_config(
     where = f"{file}: stages.{stage}"
     provider = body.get("provider")
     if provider not in PROVIDERS:
-        raise ImportError_(f"{where}.provider: {provider!r} has no equivalent ({', '.join(PROVIDERS)})")
+        raise HiveBuilderError(f"{where}.provider: {provider!r} has no equivalent ({', '.join(PROVIDERS)})")
     ours = PROVIDERS[provider]
     config: dict[str, Any] = {}
     if isinstance(name, str):
@@ -200,7 +204,7 @@ def _allocations(persistents: Mapping[str, Any], stage: str, notes: list[str]) -
         where = f"{PERSISTENTS}: {variable}.{stage}"
         mapping = _persistent(persistents, variable, stage) or {}
         if not isinstance(mapping, dict):
-            raise ImportError_(f"{where}: expected a mapping")
+            raise HiveBuilderError(f"{where}: expected a mapping")
         kept = {}
         for name, value in mapping.items():
             if isinstance(value, int) and not isinstance(value, bool) and value in values:
@@ -382,7 +386,7 @@ def load_yaml(text: str, display: str) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""
-        raise ImportError_(f"{display}: {where}invalid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise HiveBuilderError(f"{display}: {where}invalid YAML ({getattr(exc, 'problem', exc)})") from None
 
 
 def notes_text(notes: list[str]) -> str:

@@ -237,3 +237,21 @@ def test_untranslatable_service_constructs_are_listed_and_kept(tmp_path, capsys)
 def test_not_a_hive_builder_project(project, tmp_path, capsys):
     assert import_main([str(tmp_path / "nothing"), "--project-dir", str(project)]) == 2
     assert capsys.readouterr().err.strip().endswith("nothing: no inventory/ directory (not a hive-builder project)")
+
+
+def test_vault_values_are_secrets_and_other_inventory_files_are_listed(tmp_path, capsys):
+    source = untranslatable_project(tmp_path)
+    (source / "inventory" / "group_vars").mkdir()
+    (source / "inventory" / "group_vars" / "all.yml").write_text(
+        "admin_key: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6433\n"
+    )
+    (source / "inventory" / "static.yml").write_text("all:\n  hosts: {mother: {}}\n")
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(ROOT / "Pulumi.yaml", project / "Pulumi.yaml")
+    assert import_main([str(source), "--project-dir", str(project)]) == 0
+    capsys.readouterr()
+    notes = (project / "import-hive-builder.txt").read_text().splitlines()
+    assert "inventory/static.yml: plugin None: not a hive_inventory or hive_services file; not imported" in notes
+    assert "# pulumi config set --secret --stack staging hive:admin_key" in (project / "import-secrets.sh").read_text()
+    assert all("ANSIBLE_VAULT" not in p.read_text() for p in project.rglob("*") if p.is_file())
