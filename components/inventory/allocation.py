@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from components.inventory.errors import ConfigError
+from components.inventory.errors import ConfigError, KeyPath
 from components.inventory.schema import Node
-from components.inventory.services import Service
+
+if TYPE_CHECKING:  # services imports stage, which reads hive:previous_allocations with this module
+    from components.inventory.services import Service
 
 PORT_RANGE = range(61001, 65535)
 MINOR_RANGE = range(1, 256)
@@ -33,15 +35,32 @@ class Allocations:
     def empty() -> Allocations:
         return Allocations({}, {})
 
+    def seeded_by(self, seed: Allocations) -> Allocations:
+        """These allocations, plus every entry of ``seed`` (``hive:previous_allocations``) whose key they lack
+        and whose value none of theirs holds: the stack's own record wins, a seed never displaces it."""
+
+        def merge(own: dict[str, int], extra: dict[str, int]) -> dict[str, int]:
+            taken = set(own.values())
+            return {**{k: v for k, v in extra.items() if k not in own and v not in taken}, **own}
+
+        return Allocations(merge(self.ports, seed.ports), merge(self.drbd_minors, seed.drbd_minors))
+
     @staticmethod
-    def parse(data: Any, file: str) -> Allocations:
-        """Read a previous allocation (a file, or this stack's last ``allocations`` output)."""
-        root = Node(data, file, ())
+    def parse(data: Any, file: str, path: KeyPath = ()) -> Allocations:
+        """Read a previous allocation (a file, this stack's last ``allocations`` output, or the stage's
+        ``hive:previous_allocations``). A value used twice is an error: only one key could keep it."""
+        root = Node(data, file, path)
         fields = root.mapping({"ports", "drbd_minors"})
         ports = {key: node.integer(PORT_RANGE.start, PORT_RANGE.stop - 1) for key, node in _entries(fields, "ports")}
         minors = {
             key: node.integer(MINOR_RANGE.start, MINOR_RANGE.stop - 1) for key, node in _entries(fields, "drbd_minors")
         }
+        for kind, values in (("ports", ports), ("drbd_minors", minors)):
+            seen: dict[int, str] = {}
+            for key, value in values.items():
+                if value in seen:
+                    raise fields[kind].at(key, value).error(f"{value} is also given to {seen[value]}", "unique values")
+                seen[value] = key
         return Allocations(ports, minors)
 
 
@@ -50,15 +69,19 @@ def _entries(fields: Mapping[str, Node], key: str) -> Iterable[tuple[str, Node]]
     return node.mapping().items() if node is not None else ()
 
 
-def _stable_assign(keys: list[str], previous: Mapping[str, int], taken: set[int], values: range) -> dict[str, int]:
-    """Keep every still-free previous value, then give new keys the lowest free values in ``values``."""
+def _stable_assign(
+    keys: list[str], previous: Mapping[str, int], taken: set[int], values: range, reserved: Iterable[int] = ()
+) -> dict[str, int]:
+    """Keep every still-free previous value, then give new keys the lowest free values in ``values`` that are
+    not ``reserved`` (hive-builder's persisted map: a value stays out of reach for new keys while it is listed)."""
     assigned: dict[str, int] = {}
     for key in keys:
         value = previous.get(key)
         if value is not None and value in values and value not in taken:
             assigned[key] = value
             taken.add(value)
-    free = (value for value in values if value not in taken)
+    never = set(reserved)
+    free = (value for value in values if value not in taken and value not in never)
     for key in keys:
         if key not in assigned:
             value = next(free, None)
@@ -69,7 +92,9 @@ def _stable_assign(keys: list[str], previous: Mapping[str, int], taken: set[int]
     return {key: assigned[key] for key in keys}
 
 
-def allocate_ports(services: Iterable[Service], previous: Mapping[str, int]) -> dict[str, int]:
+def allocate_ports(
+    services: Iterable[Service], previous: Mapping[str, int], reserved: Iterable[int] = ()
+) -> dict[str, int]:
     """Published ports for every port without one, keyed ``<service><target>`` (protocol ignored).
 
     Explicit ports that collide (same port and protocol, both published through the ingress) are an error.
@@ -97,12 +122,14 @@ def allocate_ports(services: Iterable[Service], previous: Mapping[str, int]) -> 
                 )
             explicit[slot] = service.name
     try:
-        return _stable_assign(auto_keys, previous, taken, PORT_RANGE)
+        return _stable_assign(auto_keys, previous, taken, PORT_RANGE, reserved)
     except OverflowError as exc:
         raise ConfigError("services", (str(exc),), "no free port left in 61001..65534") from None
 
 
-def allocate_minors(services: Iterable[Service], previous: Mapping[str, int]) -> dict[str, int]:
+def allocate_minors(
+    services: Iterable[Service], previous: Mapping[str, int], reserved: Iterable[int] = ()
+) -> dict[str, int]:
     """DRBD minors for every drbd volume (by volume name, first use in catalog order)."""
     fixed: dict[int, str] = {}
     keys: list[str] = []
@@ -124,15 +151,22 @@ def allocate_minors(services: Iterable[Service], previous: Mapping[str, int]) ->
     by_name = {name: minor for minor, name in fixed.items()}
     auto = [key for key in keys if key not in by_name]
     try:
-        assigned = _stable_assign(auto, previous, set(fixed), MINOR_RANGE)
+        assigned = _stable_assign(auto, previous, set(fixed), MINOR_RANGE, reserved)
     except OverflowError as exc:
         raise ConfigError("services", (str(exc),), "no free DRBD minor left in 1..255") from None
     return {key: by_name.get(key) or assigned[key] for key in keys}
 
 
-def allocate(services: Iterable[Service], previous: Allocations) -> Allocations:
+def allocate(services: Iterable[Service], previous: Allocations, seed: Allocations | None = None) -> Allocations:
+    """``previous`` (this stack's record) seeded by ``seed`` (``hive:previous_allocations``), whose values also
+    stay reserved: a new entry never takes a value the seed lists, as hive-builder never reuses one."""
     services = list(services)
-    return Allocations(allocate_ports(services, previous.ports), allocate_minors(services, previous.drbd_minors))
+    seed = seed or Allocations.empty()
+    previous = previous.seeded_by(seed)
+    return Allocations(
+        allocate_ports(services, previous.ports, seed.ports.values()),
+        allocate_minors(services, previous.drbd_minors, seed.drbd_minors.values()),
+    )
 
 
 def drbd_port(minor: int) -> int:

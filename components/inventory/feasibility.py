@@ -9,9 +9,9 @@ import ipaddress
 import math
 from collections.abc import Sequence
 
-from components.inventory.addressing import docker_networks
+from components.inventory.addressing import Host, docker_networks
 from components.inventory.errors import ConfigError
-from components.inventory.services import Catalog
+from components.inventory.services import CONSTRAINT, Catalog
 from components.inventory.stage import CLOUDS, StageConfig
 
 GIB = 1 << 30
@@ -138,3 +138,30 @@ def survivability_warnings(stage: StageConfig, volumes: Sequence[str]) -> list[s
             + (drbd + " keep a copy but have no quorum to promote it automatically" if volumes else "")
         ]
     return []
+
+
+def check_constraint_labels(catalog: Catalog, hives: Sequence[Host]) -> None:
+    """A constraint ``node.labels.<k> == <v>`` needs a hive with that label, else no task is ever placed.
+
+    The hives' labels are the ones hive sets (components/provision/steps.py ``node_labels``): every inventory
+    group ``=true`` and ``az=<zone>`` where the zone is known. Nothing else sets node labels (hive-builder's
+    ``HIVE_MARK`` is refused by the catalog), so a label no hive has stays unsatisfiable."""
+    labels = {(group, "true") for host in hives for group in host.groups}
+    labels |= {("az", host.az) for host in hives if host.az}
+    for service in catalog.services:
+        if service.placement is None:
+            continue
+        for index, constraint in enumerate(service.placement.constraints):
+            match = CONSTRAINT.fullmatch(constraint)
+            assert match is not None  # validated by the catalog
+            attribute, operator, value = match.groups()
+            if operator != "==" or not attribute.startswith("node.labels."):
+                continue
+            key = attribute.removeprefix("node.labels.")
+            if (key, value) not in labels:
+                known = sorted({f"node.labels.{k} == {v}" for k, v in labels})
+                raise ConfigError(
+                    service.file, ("services", service.name, "placement", "constraints", index),
+                    f"no hive has the node label {key}={value}: no task could ever be placed",
+                    "a label hive sets: " + ", ".join(known),
+                )  # fmt: skip

@@ -65,8 +65,33 @@ SERVICE_KEYS = {
 REFUSED_SERVICE_KEYS = {"initialize_roles"}
 IMAGE_KEYS = {
     "from", "context", "dockerfile", "args", "target", "env", "entrypoint", "command", "user", "working_dir",
-    "stop_signal", "pull_on", "pull_from",
+    "stop_signal", "expose", "privileged", "pull_on", "pull_from", "roles", "standalone",
 }  # fmt: skip
+# Image keys that shape the generated Dockerfile of a ``from`` build; a context build writes them in its own
+# Dockerfile (nothing here would apply them to it).
+GENERATED_DOCKERFILE_KEYS = ("env", "entrypoint", "command", "user", "working_dir", "stop_signal", "expose")
+GENERATED_DOCKERFILE_INSTRUCTION = {
+    "env": "ENV", "entrypoint": "ENTRYPOINT", "command": "CMD", "user": "USER", "working_dir": "WORKDIR",
+    "stop_signal": "STOPSIGNAL", "expose": "EXPOSE",
+}  # fmt: skip
+# Service labels hive-builder's follow-swarm-service daemon acts on (reference §5). Nothing here acts on them:
+# refused until implemented, each with what to do instead. Matched by prefix (HIVE_VIP0_V6, HIVE_ROUTER1, …).
+_VIP_INSTEAD = (
+    "publish the port instead (ports: with published_port, through the ingress on every hive, or mode: host "
+    "with mode: global) and point clients or DNS at the hives' addresses"
+)
+REFUSED_LABELS: dict[str, tuple[str, str]] = {
+    "HIVE_VIP": ("a virtual IP that follows the task is not supported yet", _VIP_INSTEAD),
+    "HIVE_ROUTER": ("the router check of a virtual IP is not supported yet", _VIP_INSTEAD),
+    "HIVE_DNAT_PORTS": ("DNAT from a virtual IP is not supported yet", _VIP_INSTEAD),
+    "HIVE_ENABLE_VIP_SNAT": ("SNAT to a virtual IP is not supported yet", _VIP_INSTEAD),
+    "HIVE_MARK": (
+        "a node label that follows the task is not supported yet",
+        "place this service and the services that follow it with the same fixed constraint, "
+        "e.g. node.hostname == s-hive0, or run them as one service",
+    ),
+    "HIVE_STANDALONE": ("is set by hive itself from standalone", "standalone: true or false on the service"),
+}
 
 _SHORT_PORT = re.compile(r"(?:(\d+):)?(\d+)(?:/(\w+))?")
 
@@ -102,6 +127,7 @@ class ImageBuild:
     stop_signal: str | None
     pull_on: tuple[str, ...]
     pull_from: str | None
+    expose: tuple[str, ...] = ()  # EXPOSE entries: 80, 53/udp
 
     def generated_dockerfile(self) -> str | None:
         """The Dockerfile for a ``from`` build; None for a context build."""
@@ -115,6 +141,8 @@ class ImageBuild:
             lines.append(f"WORKDIR {self.working_dir}")
         if self.stop_signal:
             lines.append(f"STOPSIGNAL {self.stop_signal}")
+        if self.expose:
+            lines.append("EXPOSE " + " ".join(self.expose))
         if self.entrypoint is not None:
             lines.append(f"ENTRYPOINT {json.dumps(list(self.entrypoint))}")
         if self.command is not None:
@@ -363,7 +391,7 @@ def _service(node: Node, name: str, file_stages: tuple[str, ...]) -> Service:
     if present(f, "hosts"):
         opt["hosts"] = {host: str(ip.address()) for host, ip in f["hosts"].mapping().items()}
     if present(f, "labels"):
-        opt["labels"] = f["labels"].string_map()
+        opt["labels"] = _labels(f["labels"])
     if present(f, "logging"):
         log = f["logging"].mapping({"driver", "options"}, required=("driver",))
         options = log["options"].string_map() if present(log, "options") else {}
@@ -428,16 +456,47 @@ def _service(node: Node, name: str, file_stages: tuple[str, ...]) -> Service:
     )
 
 
+def _labels(node: Node) -> dict[str, str]:
+    labels = node.string_map()
+    for key in labels:
+        refused = next((v for prefix, v in REFUSED_LABELS.items() if key.startswith(prefix)), None)
+        if refused is not None:
+            raise node.at(key, labels[key]).error(*refused)
+    return labels
+
+
 def _image(node: Node, service: str) -> str | ImageBuild:
     if isinstance(node.value, str):
         return image_reference(node)
     f = node.mapping(IMAGE_KEYS)
     if present(f, "from") == present(f, "context"):
         raise node.error("needs exactly one of 'from' (generated Dockerfile) and 'context' (a build directory)")
+    if present(f, "roles"):
+        raise f["roles"].error(
+            "Ansible roles cannot run here",
+            "image: {context: <directory under services/>} with a Dockerfile whose RUN steps do what the roles did",
+        )
+    if present(f, "standalone"):
+        raise f["standalone"].error("is a service attribute here", "standalone: true on the service itself")
+    if present(f, "privileged") and f["privileged"].boolean():
+        # hive-builder ran its role build container privileged (build-images.yml docker_container privileged);
+        # a Docker build has no such container, and a swarm service cannot run privileged: kreuzwerker
+        # docker_service task_spec.container_spec.privileges holds only credential_spec and se_linux_context.
+        raise f["privileged"].error(
+            "swarm services cannot run privileged, and a Docker build needs no privileged container",
+            "drop it; give the service the capabilities it needs, e.g. cap_add: [SYS_ADMIN, NET_ADMIN]",
+        )
     if present(f, "from"):
-        for key in ("dockerfile", "target"):
+        for key in ("dockerfile", "target", "args"):
             if present(f, key):
                 raise f[key].error("only applies to a context build", "use 'context' with it, or drop it")
+    else:
+        for key in GENERATED_DOCKERFILE_KEYS:
+            if present(f, key):
+                raise f[key].error(
+                    "only applies to the generated Dockerfile of a 'from' build",
+                    f"write {GENERATED_DOCKERFILE_INSTRUCTION[key]} in the context's Dockerfile",
+                )
     pull_on = _stages(f["pull_on"]) if present(f, "pull_on") else ()
     if present(f, "pull_from") and not pull_on:
         raise f["pull_from"].error("is set without pull_on", "list the stages that pull it in pull_on")
@@ -464,7 +523,20 @@ def _image(node: Node, service: str) -> str | ImageBuild:
         else None,
         pull_on=pull_on,
         pull_from=image_reference(f["pull_from"]) if present(f, "pull_from") else None,
+        expose=_expose(f["expose"]) if present(f, "expose") else (),
     )
+
+
+def _expose(node: Node) -> tuple[str, ...]:
+    """``expose``: one entry or a list (hive-builder push-image.yml: a string, or a list of EXPOSE values)."""
+    allowed = "a port or port/protocol, e.g. 80 or 53/udp (a list for several)"
+    entries = []
+    for item in _listed(node) if not isinstance(node.value, int) else [node]:
+        text = item.string(r"\d{1,5}(/(tcp|udp|sctp))?", allowed)
+        if not 1 <= int(text.split("/")[0]) <= 65535:
+            raise item.bad(allowed)
+        entries.append(text)
+    return tuple(entries)
 
 
 def image_reference(node: Node) -> str:
@@ -478,12 +550,21 @@ def image_reference(node: Node) -> str:
 
 def _port(node: Node) -> Port:
     if isinstance(node.value, dict):
-        f = node.mapping({"published", "target", "protocol", "mode"}, required=("target",))
+        # hive-builder's long syntax (published_port, target_port: docker_swarm_service's names) or the compose
+        # file's (published, target): the same port either way.
+        f = node.mapping({"published", "target", "published_port", "target_port", "protocol", "mode"})
+        for short, long in (("published", "published_port"), ("target", "target_port")):
+            if short in f and long in f:
+                raise f[long].error(f"is set together with {short}", f"one of {short} and {long}")
+        target = f.get("target_port") or f.get("target")
+        if target is None or target.value is None:
+            raise node.at("target_port", None).error("is required", "the port inside the container")
+        published = f.get("published_port") or f.get("published")
         return Port(
-            target=f["target"].integer(1, 65535),
+            target=target.integer(1, 65535),
             protocol=f["protocol"].choice(PROTOCOLS) if present(f, "protocol") else "tcp",
             mode=f["mode"].choice(PUBLISH_MODES) if present(f, "mode") else "ingress",
-            published=f["published"].integer(1, 65535) if present(f, "published") else None,
+            published=published.integer(1, 65535) if published is not None and published.value is not None else None,
         )
     text = node.string()
     match = _SHORT_PORT.fullmatch(text.strip())

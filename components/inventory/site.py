@@ -9,6 +9,7 @@ from components.inventory.addressing import Host, InternalNetworks, internal_net
 from components.inventory.allocation import Allocations, allocate, drbd_port
 from components.inventory.errors import ConfigError
 from components.inventory.feasibility import (
+    check_constraint_labels,
     check_drbd_peers,
     check_mirrored_disk,
     check_overlay_subnets,
@@ -153,8 +154,9 @@ def resolve_site(stage: StageConfig, catalog: Catalog, previous: Allocations) ->
     check_mirrored_disk(stage, services)
     check_drbd_peers(stage, services)
     check_overlay_subnets(stage, services)
-    allocations = allocate(services.services, previous)
     hives = [h for h in hosts if h.is_hive]
+    check_constraint_labels(services, hives)
+    allocations = allocate(services.services, previous, stage.previous_allocations)
     warnings: list[str] = []
     volumes: dict[str, Volume] = {}
     definitions: dict[str, tuple[Service, int, Mount]] = {}

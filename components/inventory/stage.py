@@ -11,9 +11,10 @@ import ipaddress
 import platform
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from components.inventory.allocation import Allocations
 from components.inventory.errors import ConfigError
 from components.inventory.receivers import Receiver, parse_receivers
 from components.inventory.schema import Node, present
@@ -162,6 +163,7 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "offsite_backup_credentials": None,  # secret map of the object store's environment variables
     "image_platform": None,
     "alert_receivers": None,  # secret; components/inventory/receivers.py
+    "previous_allocations": None,  # ports/minors to keep (./hive import-hive-builder writes them)
 }
 # restic repository kinds that leave the site (a local path would die with the repository server).
 OFFSITE_REPOSITORY_PATTERN = r"(s3|gs|azure|b2|swift|sftp|rest|rclone):\S+"
@@ -228,6 +230,8 @@ class StageConfig:
     offsite_backup: OffsiteBackup | None = None
     image_platform: str = CLOUD_IMAGE_PLATFORM
     alert_receivers: tuple[Receiver, ...] = ()  # secret values: handle only inside secret Outputs
+    # hive:previous_allocations: kept unless the stack's own allocations output says otherwise
+    previous_allocations: Allocations = field(default_factory=Allocations.empty)
 
     @property
     def prefix(self) -> str:
@@ -439,6 +443,11 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str, machine: str | No
         if present(hive, "image_platform")
         else default_image_platform(provider, platform.machine() if machine is None else machine),
         alert_receivers=parse_receivers(hive["alert_receivers"]) if present(hive, "alert_receivers") else (),
+        previous_allocations=Allocations.parse(
+            hive["previous_allocations"].value, hive["previous_allocations"].file, ("hive:previous_allocations",)
+        )
+        if present(hive, "previous_allocations")
+        else Allocations.empty(),
     )
 
 

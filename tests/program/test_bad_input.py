@@ -336,8 +336,52 @@ CASES = [
         stack=AWS.replace("provider: aws", "provider: gcp").replace("ap-northeast-1", "asia-northeast1")
         + "  gcp:project: example\n  hive:underlay_mtu: 9001\n",
     ),
+    # -- hive-builder constructs that cannot act here (issue 14) -------------------------------------------
+    Case(
+        "hive-builder-vip-label",
+        f"{Y}: services.web.labels.HIVE_VIP: a virtual IP that follows the task is not supported yet (publish the "
+        "port instead (ports: with published_port, through the ingress on every hive, or mode: host with mode: "
+        "global) and point clients or DNS at the hives' addresses)",
+        stack=LOCAL,
+        files={"site.yml": services("  web:\n    image: nginx:1.27\n    labels: {HIVE_VIP: 10.199.60.200}\n")},
+    ),
+    Case(
+        "hive-builder-image-roles",
+        f"{Y}: services.web.image.roles: Ansible roles cannot run here (image: {{context: <directory under "
+        "services/>} with a Dockerfile whose RUN steps do what the roles did)",
+        stack=LOCAL,
+        files={"site.yml": services("  web:\n    image: {from: nginx:1.27, roles: [python-aptk]}\n")},
+    ),
+    Case(
+        "constraint-on-a-mark-label",
+        f"{Y}: services.web.placement.constraints[0]: no hive has the node label dnsmaster=true: no task could "
+        "ever be placed (a label hive sets: node.labels.first_hive == true, node.labels.hives == true, "
+        "node.labels.repository == true, node.labels.servers == true)",
+        stack=LOCAL,
+        files={
+            "site.yml": services(
+                "  web:\n    image: nginx:1.27\n    placement:\n      constraints: [node.labels.dnsmaster == true]\n"
+            )
+        },
+    ),
+    Case(
+        "previous-allocations-value-twice",
+        f"{S}: hive:previous_allocations.drbd_minors.b: 3 is also given to a (unique values)",
+        stack=LOCAL + "  hive:previous_allocations:\n    drbd_minors: {a: 3, b: 3}\n",
+    ),
     # -- valid: accepted, and one or two hives say what they cannot survive ------------------------------------
     Case("three-hives", "", stack=LOCAL),
+    Case(
+        "hive-builder-long-ports-and-previous-allocations",
+        "",
+        stack=LOCAL + "  hive:previous_allocations:\n    ports: {web80: 61007}\n    drbd_minors: {gone: 4}\n",
+        files={
+            "site.yml": services(
+                "  web:\n    image: nginx:1.27\n    ports:\n      - {target_port: 80, "
+                "protocol: tcp}\n      - {published_port: 8080, target_port: 8080}\n"
+            )
+        },
+    ),
     Case(
         "one-hive",
         "",

@@ -148,3 +148,46 @@ def test_previous_allocation_read_back_from_the_engine_as_doubles():
     assert Allocations.parse({"ports": {"a1": 61001.0}, "drbd_minors": {"v": 3.0}}, "stack output") == Allocations(
         {"a1": 61001}, {"v": 3}
     )
+
+
+# -- hive:previous_allocations (a seed, e.g. hive-builder's .hive/persistents.yml) --------------------------------
+
+
+def test_a_seeded_port_keeps_its_value_on_the_first_allocation():
+    seed = Allocations({"web80": 61005}, {})
+    result = allocate(services({"web": ["80"], "api": ["8080"]}), Allocations.empty(), seed)
+    assert result.ports == {"web80": 61005, "api8080": 61001}
+
+
+def test_the_stacks_own_record_wins_over_the_seed():
+    seed = Allocations({"web80": 61005, "api8080": 61001}, {})
+    previous = Allocations({"web80": 61001}, {})
+    result = allocate(services({"web": ["80"], "api": ["8080"]}), previous, seed)
+    assert result.ports == {"web80": 61001, "api8080": 61002}
+
+
+def test_a_seeded_value_stays_reserved_for_new_ports():
+    """hive-builder never hands out a value its map lists, even for a service that is gone."""
+    seed = Allocations({"gone9000": 61001, "web80": 61002}, {})
+    result = allocate(services({"web": ["80"], "new": ["8080"]}), Allocations.empty(), seed)
+    assert result.ports == {"web80": 61002, "new8080": 61003}
+
+
+def test_a_seeded_minor_keeps_its_value_and_stale_minors_stay_reserved():
+    seed = Allocations({}, {"b": 3, "retired": 1})
+    result = allocate(drbd_services(["a", "b"]), Allocations.empty(), seed)
+    assert result.drbd_minors == {"a": 2, "b": 3}
+
+
+def test_stage_key_previous_allocations_reaches_the_site(make_site):
+    seed = {"ports": {"web80": 61009}, "drbd_minors": {}}
+    site = make_site({"web": {"image": "x", "ports": ["80"]}}, **{"hive:previous_allocations": seed})
+    assert site.allocations.ports == {"web80": 61009}
+
+
+def test_stage_key_previous_allocations_out_of_range(make_stage):
+    with pytest.raises(ConfigError) as err:
+        make_stage(**{"hive:previous_allocations": {"ports": {"web80": 53}}})
+    assert str(err.value) == (
+        "Pulumi.staging.yaml: hive:previous_allocations.ports.web80: 53 is invalid (an integer in 61001..65534)"
+    )

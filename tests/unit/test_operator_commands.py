@@ -71,10 +71,18 @@ def test_unknown_command_is_one_clear_line(tmp_path):
     assert result.stderr.strip() == "hive: unknown command 'deploy' (try ./hive help)"
 
 
+def test_import_without_a_directory_is_one_clear_line(tmp_path):
+    result = run_hive("import-hive-builder", "--force", path=bare_path(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "hive: import-hive-builder needs the hive-builder project: ./hive import-hive-builder DIR [--force]"
+    )
+
+
 def test_help_lists_the_commands(tmp_path):
     result = run_hive("help", path=bare_path(tmp_path))
     assert result.returncode == 0
-    for command in ("up", "preview|destroy", "test", "ssh", "inventory|list-hosts"):
+    for command in ("up", "preview|destroy", "test", "ssh", "inventory|list-hosts", "import-hive-builder DIR"):
         assert f"./hive {command}" in result.stdout
 
 

@@ -168,7 +168,7 @@ BAD_SERVICES = [
         "services.web.image.pull_from: is set without pull_on",
     ),
     ({"web": {"image": {"from": "a", "context": "b"}}}, "services.web.image: needs exactly one of 'from'"),
-    ({"web": {"image": {"from": "a", "roles": ["x"]}}}, "services.web.image.roles: unknown key"),
+    ({"web": {"image": {"from": "a", "roles": ["x"]}}}, "services.web.image.roles: Ansible roles cannot run here"),
     ({"web": {"image": "x", "mode": "daemon"}}, "services.web.mode: daemon is invalid (allowed: replicated, global)"),
     ({"web": {"image": "x", "mode": "global", "replicas": 2}}, "services.web.replicas: is set for a global service"),
     ({"web": {"image": "x", "available_on": ["qa"]}}, "services.web.available_on[0]: qa is invalid"),
