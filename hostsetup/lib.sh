@@ -9,7 +9,7 @@
 #   - an ERR trap naming the failing file:line and command, and an EXIT trap printing the final line:
 #     `unchanged: <step>` when the run changed nothing, `changed: N item(s)` otherwise (stderr, unprefixed);
 #   - a TERM/INT trap: a step stopped by its time limit (`timeout` in the program's command line) says so;
-#   - umask 022, LC_ALL=C, PATH with the sbin directories.
+#   - umask 022, LC_ALL=C, PATH with the sbin directories, LVM_SUPPRESS_FD_WARNINGS=1.
 # Functions that "return whether changed" return 0 when they changed something and 1 when not: call them in
 # an `if` (or with `|| true`). Because bash disables errexit inside a function called from an `if`, every
 # fallible command in them carries its own `|| die`.
@@ -20,6 +20,8 @@ HERE=$(dirname -- "$(readlink -f -- "$0")")
 _hive_changes=0
 _hive_apt_updated=0
 export LC_ALL=C PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# fd 3 (below) is inherited on purpose: LVM's tools would warn "File descriptor 3 leaked" on every call
+export LVM_SUPPRESS_FD_WARNINGS=1
 umask 022
 exec 3>&1 1>&2
 
