@@ -152,7 +152,7 @@ class Swarm(pulumi.ComponentResource):
         self.digest_steps = {}
         self._secret_values: dict[str, pulumi.Output[str]] = {}
         self._image_records: dict[str, pulumi.Output[dict[str, str]]] = {}
-        self._now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        self._now = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
         self.services = {s.name: self._service(s) for s in site.catalog.services}
         self.images_output = (
             pulumi.Output.all(**self._image_records) if self._image_records else pulumi.Output.from_input({})
