@@ -304,7 +304,7 @@ CASES = [
     Case(
         "namespace-typo",
         f"{S}: hvie:admin_cidrs: unknown config namespace 'hvie' (did you mean hive:admin_cidrs? namespaces: "
-        "hive, aws, gcp, azure-native, docker, command, tls, random, pulumi)",
+        "hive, services, aws, gcp, azure-native, docker, command, tls, random, pulumi)",
         stack=AWS + "  hvie:admin_cidrs: [198.51.100.0/24]\n",
     ),
     Case(
