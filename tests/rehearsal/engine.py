@@ -1089,6 +1089,11 @@ class RehearsalMocks(BaseMocks):
         if operation == SAME:
             return old["id"], _decode(old["outputs"])
         if self.preview:
+            if operation == UPDATE and args.typ == COMMAND:
+                # pulumi-command v1.2.1 remote/commandController.go l. 70–73: Update in a preview returns the new
+                # inputs with the OLD stdout/stderr (BaseOutputs of the state)
+                kept = _decode(old["outputs"])
+                return old["id"], {**inputs, "stdout": kept.get("stdout", ""), "stderr": kept.get("stderr", "")}
             return (old["id"] if operation == UPDATE else ""), inputs
 
         old_outputs = _decode(old["outputs"]) if old else {}

@@ -97,7 +97,8 @@ def test_a_secret_key_must_be_set() -> None:
     with pytest.raises(ConfigError) as exc:
         load(doc(db={"image": "mariadb", "secrets": ["pw"]}), {})
     assert str(exc.value) == (
-        "services/site.yml: services.db.secrets[0]: services:pw is not set (pulumi config set --secret services:pw VALUE)"
+        "services/site.yml: services.db.secrets[0]: services:pw is not set "
+        "(pulumi config set --secret services:pw VALUE)"
     )
 
 
@@ -116,7 +117,9 @@ def test_an_unset_key_with_generate_is_accepted() -> None:
 
 
 def test_two_files_with_the_same_target_are_refused() -> None:
-    with pytest.raises(ConfigError, match=r"services.db.secrets\[1\]: /run/secrets/pw is also the file of secrets\[0\]"):
+    with pytest.raises(
+        ConfigError, match=r"services.db.secrets\[1\]: /run/secrets/pw is also the file of secrets\[0\]"
+    ):
         parse_catalog(doc(db={"image": "mariadb", "secrets": ["pw", {"config": "other", "target": "pw"}]}))
 
 
