@@ -204,3 +204,14 @@ def test_a_pinned_image_is_not_resolved(tmp_path: Path) -> None:
     run = run_program(directory, "staging", CONFIG, preview=False, mocks=HiveMocks(), secret_config=SECRET_KEYS[:1])
     assert [r.name for r in run.of_type(COMMAND) if r.name.startswith("image-digest")] == []
     assert app(run).input("taskSpec.containerSpec.image") == pinned
+
+
+def test_a_tag_in_the_site_registry_is_pulled_with_the_registry_login(tmp_path: Path, first: ProgramRun) -> None:
+    directory = project(tmp_path)
+    tag = f"{first.outputs['registry']}/tools:stable"
+    services = {"plugin": "hive_services", "services": {"app": {"image": tag}}}
+    (directory / "services" / "site.yml").write_text(yaml.safe_dump(services))
+    run = run_program(directory, "staging", CONFIG, preview=False, mocks=HiveMocks(), secret_config=SECRET_KEYS[:1])
+    assert app(run).input("taskSpec.containerSpec.image").startswith(f"{tag}@sha256:")
+    assert app(run).input("auth.serverAddress") == first.outputs["registry"]
+    assert app(run).is_secret_input("auth.password")
