@@ -53,8 +53,12 @@ def run_marker(previous: Any, service: str, image: str, preview: bool, now: str)
     return now
 
 
-def pinned(image: str, stdout: str) -> str:
-    """``<image>@sha256:…`` from the command's stdout (its last line); anything else fails the ``up``."""
+def pinned(image: str, stdout: str | None) -> str:
+    """``<image>@sha256:…`` from the command's stdout (its last line); anything else fails the ``up``. No stdout
+    at all means the step did not run (an ``up --target`` that leaves it out creates nothing, and its outputs
+    are its inputs): the tag as written."""
+    if stdout is None:
+        return image
     lines = stdout.strip().splitlines()
     digest = lines[-1].strip() if lines else ""
     if not DIGEST.fullmatch(digest):
@@ -64,4 +68,4 @@ def pinned(image: str, stdout: str) -> str:
 
 def record(image: str, reference: str, run: str) -> dict[str, str]:
     """One entry of the ``images`` output."""
-    return {"image": image, "digest": reference.rpartition("@")[2], "run": run}
+    return {"image": image, "digest": reference.rpartition("@")[2] if "@" in reference else "", "run": run}

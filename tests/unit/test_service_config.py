@@ -168,3 +168,4 @@ def test_pinned_takes_the_digest_line_and_refuses_anything_else() -> None:
     assert pinned("mariadb:11.4", f"{digest}\n") == f"mariadb:11.4@{digest}"
     with pytest.raises(ValueError, match="not sha256:<64 hex>"):
         pinned("mariadb:11.4", "Error response from daemon\n")
+    assert pinned("mariadb:11.4", None) == "mariadb:11.4"  # the step was left out (up --target)
