@@ -959,7 +959,9 @@ class RehearsalMocks(BaseMocks):
         with self.lock:
             self.state.stacks[name] = {"outputs": _encode(run.outputs), "secret": sorted(run.secret_outputs)}
             gone = [(urn, entry) for urn, entry in self.state.resources.items() if urn not in self._seen]
-        for urn, entry in gone:
+        # newest first: a resource is stored after what it depends on, and the engine deletes dependents first
+        # (a service before the docker secret it mounts, which swarm refuses to remove while in use)
+        for urn, entry in reversed(gone):
             self._delete(urn, entry, record)
         with self.lock:
             self.state.save()
