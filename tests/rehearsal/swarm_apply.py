@@ -355,8 +355,9 @@ TASK_FIELDS = (
 CONTAINER_FIELDS = (
     "image", "args", "capAdds", "capDrops", "commands", "dir", "dnsConfig", "env", "groups", "healthcheck",
     "hostname", "hosts", "init", "isolation", "labels", "mounts", "readOnly", "stopGracePeriod", "stopSignal",
-    "sysctl", "user",
+    "sysctl", "user", "secrets",
 )  # fmt: skip
+SECRET_REFERENCE_FIELDS = ("secretId", "secretName", "fileName", "fileUid", "fileGid", "fileMode")
 
 
 def _mount(where: str, mount: Mapping[str, Any]) -> dict[str, Any]:
@@ -449,6 +450,28 @@ def _container_spec(where: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         out["HealthCheck"] = health
     if spec.get("mounts"):
         out["Mounts"] = [_mount(f"{where} mounts[{i}]", m) for i, m in enumerate(spec["mounts"])]
+    if spec.get("secrets"):
+        out["Secrets"] = [_secret_reference(f"{where} secrets[{i}]", r) for i, r in enumerate(spec["secrets"])]
+    return out
+
+
+def _secret_reference(where: str, reference: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createContainerSpec``'s secrets loop (resource_docker_service_structures.go v4.5.0
+    l. 929–949): ``SecretID``, ``SecretName`` when set, ``File`` ``{Name, UID, GID, Mode}``; an unset field
+    takes its schema Default (resource_docker_service.go l. 430–448: ``"0"``, ``"0"``, ``0o444``)."""
+    _check(where, reference, SECRET_REFERENCE_FIELDS)
+    mode = reference.get("fileMode")
+    out: dict[str, Any] = {
+        "SecretID": reference["secretId"],
+        "File": {
+            "Name": reference["fileName"],
+            "UID": reference.get("fileUid") if reference.get("fileUid") is not None else "0",
+            "GID": reference.get("fileGid") if reference.get("fileGid") is not None else "0",
+            "Mode": int(mode) if mode is not None else 0o444,
+        },
+    }
+    if reference.get("secretName"):
+        out["SecretName"] = reference["secretName"]
     return out
 
 
