@@ -93,6 +93,7 @@ class ProviderRefused(AssertionError):
     """Recorded inputs the real provider's Check refuses (upstream schema constraints, tests/provider_schema)."""
 
 
+SENSITIVE = {SECRET: ("data",)}  # kreuzwerker Sensitive: true — never in the log
 CONTEXT_KEY = "__buildContext__"  # the extra "input" an Image diffs on (pulumi-docker's contextHash)
 
 
@@ -170,7 +171,7 @@ class SwarmRehearsalMocks(RehearsalMocks):
         if replacing:
             top = {path.split(".", 1)[0] for path in replacing}
             shown = {
-                k: (state.get(k), inputs.get(k))
+                k: ("[secret]", "[secret]") if k in SENSITIVE.get(type_, ()) else (state.get(k), inputs.get(k))
                 for k in {*state, *inputs}
                 if _snake(k) in top or _snake(k).removesuffix("s") in top
             }
