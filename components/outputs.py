@@ -10,6 +10,7 @@ import pulumi
 from components.inventory.exports import Endpoint, ssh_config
 from components.monitoring.endpoints import monitoring_output
 from components.program_site import ALLOCATIONS_OUTPUT, ProgramSite
+from components.swarm.image_digest import OUTPUT as IMAGES_OUTPUT
 
 if TYPE_CHECKING:
     from components.hive import Hive
@@ -63,4 +64,6 @@ def export_outputs(program: ProgramSite, hive: Hive) -> None:
     )
     pulumi.export("services", hive.swarm.services_output)
     pulumi.export("volumes", hive.swarm.volumes_output)
+    # service → the tag, the digest it pointed to at this up, and the up's marker (components/swarm/image_digest.py)
+    pulumi.export(IMAGES_OUTPUT, hive.swarm.images_output)
     pulumi.export("monitoring", monitoring_output(site, receivers=[r.name for r in site.stage.alert_receivers]))

@@ -33,6 +33,13 @@ class ProgramSite:
 
     site: Site
     resolved: pulumi.Output[Site]
+    previous: pulumi.StackReference | None = None  # this stack's own last outputs (the self StackReference)
+
+    def previous_output(self, name: str) -> pulumi.Output[Any]:
+        """Output ``name`` of this stack's last ``up`` (None when there is none)."""
+        if self.previous is None:
+            return pulumi.Output.from_input(None)
+        return self.previous.get_output(name)
 
     @property
     def allocations(self) -> pulumi.Output[Allocations]:
@@ -74,10 +81,15 @@ def self_reference_name(organization: str, project: str, stack: str) -> str:
     return f"{organization}/{project}/{stack}"
 
 
-def previous_allocations() -> pulumi.Output[Allocations]:
-    """This stack's own last ``allocations`` output (empty on the first run), via a StackReference to itself."""
+def self_reference() -> pulumi.StackReference:
+    """The StackReference to this very stack: its last outputs (allocations, resolved image digests)."""
     own = self_reference_name(pulumi.get_organization(), pulumi.get_project(), pulumi.get_stack())
-    reference = pulumi.StackReference(f"{pulumi.get_stack()}-previous", stack_name=own)
+    return pulumi.StackReference(f"{pulumi.get_stack()}-previous", stack_name=own)
+
+
+def previous_allocations(reference: pulumi.StackReference) -> pulumi.Output[Allocations]:
+    """This stack's own last ``allocations`` output (empty on the first run)."""
+    own = self_reference_name(pulumi.get_organization(), pulumi.get_project(), pulumi.get_stack())
     return reference.get_output(ALLOCATIONS_OUTPUT).apply(
         lambda data: Allocations.parse(data or {}, f"stack {own} output {ALLOCATIONS_OUTPUT}")
     )
@@ -97,15 +109,17 @@ def load_program_site(project_dir: Path) -> ProgramSite:
 
     def plain() -> Site:
         raw = engine_config()
-        stage = parse_stage(config_from_engine(raw, project_dir, stack, engine_secret_keys(raw)), stack)
-        site = resolve_site(stage, read_catalog(project_dir), Allocations.empty())
+        config = config_from_engine(raw, project_dir, stack, engine_secret_keys(raw))
+        stage = parse_stage(config, stack)
+        site = resolve_site(stage, read_catalog(project_dir, config), Allocations.empty())
         check_build_contexts(site, project_dir)
         return site
 
     site = _validated(plain)
-    resolved = previous_allocations().apply(
+    reference = self_reference()
+    resolved = previous_allocations(reference).apply(
         lambda previous: _validated(lambda: resolve_site(site.stage, site.catalog, previous))
     )
     for warning in site.warnings:
         pulumi.log.warn(warning)
-    return ProgramSite(site, resolved)
+    return ProgramSite(site, resolved, reference)

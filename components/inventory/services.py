@@ -59,7 +59,7 @@ SERVICE_KEYS = {
     "entrypoint", "environment", "healthcheck", "hosts", "ignore_error", "image", "initialize", "initialize_roles",
     "labels",
     "logging", "mem_limit", "mode", "monitor_error", "networks", "placement", "ports", "replicas",
-    "restart_config", "standalone", "stop_grace_period", "sysctls", "user", "volumes", "working_dir",
+    "restart_config", "secrets", "standalone", "stop_grace_period", "sysctls", "user", "volumes", "working_dir",
 }  # fmt: skip
 # hive-builder keys that are refused with what to write instead (they cannot act here).
 REFUSED_SERVICE_KEYS = {"initialize_roles"}
@@ -94,6 +94,11 @@ REFUSED_LABELS: dict[str, tuple[str, str]] = {
 }
 
 _SHORT_PORT = re.compile(r"(?:(\d+):)?(\d+)(?:/(\w+))?")
+# A service config key: services:<key> in the stack's Pulumi config (components/inventory/service_config.py).
+CONFIG_KEY = r"[A-Za-z][A-Za-z0-9_-]{0,62}"
+SECRET_FILE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}"  # a file name under /run/secrets/
+SECRETS_DIR = "/run/secrets"
+ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,25 @@ class ImageBuild:
         if self.command is not None:
             lines.append(f"CMD {json.dumps(list(self.command))}")
         return "\n".join(lines) + "\n"
+
+
+@dataclass(frozen=True)
+class ServiceSecret:
+    """One entry of a service's ``secrets:``: the secret config value ``services:<config>`` as the file
+    ``/run/secrets/<target>`` in every task (a docker secret); ``env`` names a variable set to that path."""
+
+    config: str
+    target: str
+    env: str | None = None
+    uid: str = "0"
+    gid: str = "0"
+    mode: int = 0o400
+    generate: int | None = None  # unset key: a random password of this length, kept in the state
+    path: tuple[str | int, ...] = ()  # where it is written (for errors)
+
+    @property
+    def file(self) -> str:
+        return f"{SECRETS_DIR}/{self.target}"
 
 
 @dataclass(frozen=True)
@@ -239,6 +263,7 @@ class Service:
     initialize: Initialize | None = None
     monitor_error: tuple[str, ...] = ()
     ignore_error: tuple[str, ...] = ()
+    secrets: tuple[ServiceSecret, ...] = ()
 
     def on_stage(self, stage: str) -> bool:
         return stage in self.available_on
@@ -420,6 +445,8 @@ def _service(node: Node, name: str, file_stages: tuple[str, ...]) -> Service:
             opt[key] = tuple(f[key].string_list(r"[A-Z_]+|ALL", "capability names like NET_ADMIN"))
     if present(f, "sysctls"):
         opt["sysctls"] = f["sysctls"].string_map()
+    if present(f, "secrets"):
+        opt["secrets"] = _secrets(f["secrets"], opt.get("environment", {}))
     if present(f, "cpu_limit"):
         opt["cpu_limit"] = f["cpu_limit"].number()
     if present(f, "mem_limit"):
@@ -812,3 +839,46 @@ def _backup_script(node: Node) -> dict[str, Any]:
     if present(f, "batch_scripts"):
         script["batch_scripts"] = f["batch_scripts"].string_list()
     return script
+
+
+def _secrets(node: Node, environment: dict[str, str]) -> tuple[ServiceSecret, ...]:
+    """``secrets:`` — a config key, or ``{config, target, env, uid, gid, mode}``."""
+    secrets: list[ServiceSecret] = []
+    targets: dict[str, int] = {}
+    for item in node.items():
+        if isinstance(item.value, str):
+            key = item.string(CONFIG_KEY, "a config key: letters, digits, '_', '-' (services:<key>)")
+            secret = ServiceSecret(key, key, path=tuple(item.path))
+        else:
+            f = item.mapping({"config", "target", "env", "uid", "gid", "mode", "generate"}, required=("config",))
+            key = f["config"].string(CONFIG_KEY, "a config key: letters, digits, '_', '-' (services:<key>)")
+            target = (
+                f["target"].string(SECRET_FILE, f"a file name under {SECRETS_DIR}/, e.g. db_password")
+                if present(f, "target")
+                else key
+            )
+            env = (
+                f["env"].string(ENV_NAME, "an environment variable name, e.g. DB_PASSWORD_FILE")
+                if present(f, "env")
+                else None
+            )
+            if env is not None and env in environment:
+                raise f["env"].error(f"{env} is also set in environment", "one value per variable")
+            secret = ServiceSecret(
+                key,
+                target,
+                env=env,
+                uid=f["uid"].string(r"\d+", "a numeric user id") if present(f, "uid") else "0",
+                gid=f["gid"].string(r"\d+", "a numeric group id") if present(f, "gid") else "0",
+                mode=f["mode"].integer(0, 0o777) if present(f, "mode") else 0o400,
+                generate=f["generate"].integer(16, 128) if present(f, "generate") else None,
+                path=(*item.path, "config"),
+            )
+        if secret.target in targets:
+            raise item.error(
+                f"{SECRETS_DIR}/{secret.target} is also the file of secrets[{targets[secret.target]}]",
+                "a different target per secret",
+            )
+        targets[secret.target] = item.path[-1]  # type: ignore[assignment]
+        secrets.append(secret)
+    return tuple(secrets)

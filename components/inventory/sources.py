@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from components.inventory import service_config
 from components.inventory.allocation import Allocations
 from components.inventory.errors import ConfigError
 from components.inventory.services import Catalog, ImageBuild, parse_catalog
@@ -116,14 +117,23 @@ def config_from_engine(
     }
 
 
-def read_catalog(project_dir: Path) -> Catalog:
-    """``services/*.yml`` (and ``*.yaml``) in name order."""
+def read_catalog(project_dir: Path, config: Mapping[str, ConfigValue] | None = None) -> Catalog:
+    """``services/*.yml`` (and ``*.yaml``) in name order.
+
+    With the stack's ``config``: ``{{ config.<key> }}`` references are replaced by the plain ``services:<key>``
+    values, every key in a service's ``secrets:`` must be a secret, and every ``services:<key>`` must be used
+    (components/inventory/service_config.py). Without it (structure only), references stay as written."""
     directory = project_dir / SERVICES_DIR
     files = sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")], key=lambda p: p.name)
     documents = [
         (f"{SERVICES_DIR}/{path.name}", load_services_yaml(path, f"{SERVICES_DIR}/{path.name}")) for path in files
     ]
-    catalog = parse_catalog(documents)
+    if config is None:
+        catalog = parse_catalog(documents)
+    else:
+        catalog = parse_catalog(service_config.substitute_documents(documents, config))
+        service_config.check_secrets(catalog, config)
+        service_config.check_unused(documents, catalog, config)
     for service in catalog.services:
         init = service.initialize
         if init is not None and init.script is not None and not (directory / init.script).is_file():
@@ -165,7 +175,8 @@ def check_build_contexts(site: Site, project_dir: Path) -> None:
 
 def load_site(project_dir: Path, stack: str, previous: Allocations | None = None) -> Site:
     """Read and validate everything from the project's files (the offline path)."""
-    stage = parse_stage(read_config_files(project_dir, stack), stack)
-    site = resolve_site(stage, read_catalog(project_dir), previous or Allocations.empty())
+    config = read_config_files(project_dir, stack)
+    stage = parse_stage(config, stack)
+    site = resolve_site(stage, read_catalog(project_dir, config), previous or Allocations.empty())
     check_build_contexts(site, project_dir)
     return site

@@ -115,7 +115,10 @@ RESERVED_USERS: dict[str, frozenset[str]] = {
 
 # Config namespaces the program reads or whose provider it uses; any other namespace in the stack file is a
 # typo (``hvie:admin_cidrs`` would otherwise be ignored silently — and leave ssh open to the world).
-KNOWN_NAMESPACES = ("hive", "aws", "gcp", "azure-native", "docker", "command", "tls", "random", "pulumi")
+# ``services``: values the service definitions refer to (components/inventory/service_config.py).
+KNOWN_NAMESPACES = (
+    "hive", "services", "aws", "gcp", "azure-native", "docker", "command", "tls", "random", "pulumi",
+)  # fmt: skip
 # Keys whose value must be a Pulumi secret (``pulumi config set --secret``); keys that may be one. Any other
 # key's value reaches plain resource inputs, names and outputs: it cannot stay secret, so secret is refused.
 SECRET_REQUIRED = ("ssh_private_key", "offsite_backup_password", "offsite_backup_credentials")

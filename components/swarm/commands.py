@@ -71,3 +71,13 @@ def converge_command(user: str, service: str, timeout: int = CONVERGE_TIMEOUT, d
         "-s",
     ]
     return " ".join(words)
+
+
+IMAGE_DIGEST_SCRIPT = "image-digest.sh"  # components/swarm/, fed on stdin (not shipped to the host)
+
+
+def image_digest_command(user: str, image: str, run: str) -> str:
+    """Run image-digest.sh from stdin: pull ``image`` and print its digest; ``run`` changes on every up."""
+    words = _sudo(user)
+    words += ["env", f"HIVE_IMAGE={shlex.quote(image)}", f"HIVE_RUN={shlex.quote(run)}", "bash", "-s"]
+    return " ".join(words)

@@ -7,6 +7,7 @@ because it depends on this stack's previous outputs. No resource is created insi
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import os
@@ -18,20 +19,23 @@ from typing import Any
 import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
+import pulumi_random as random
 
 from components.backup.initialize import delegation_env, init_command, init_text
 from components.infra.types import ProvisionedHost
 from components.inventory.addressing import Host
 from components.inventory.exports import Endpoint, dns_delegation
-from components.inventory.services import Service
+from components.inventory.service_config import NAMESPACE as SERVICE_CONFIG
+from components.inventory.services import Service, ServiceSecret
 from components.inventory.site import Site
 from components.program_site import ProgramSite
 from components.provision.host import DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT
 from components.provision.steps import LIB, remote_path
-from components.swarm import commands, drbd_config
+from components.swarm import commands, drbd_config, image_digest
 from components.swarm.docker_endpoint import docker_endpoint
 from components.swarm.images import ImagePlan, image_plans, preflight, registry_server, write_generated_context
 from components.swarm.networks import network_plans
+from components.swarm.secrets import secret_data, secret_name, secret_suffix
 from components.swarm.service_spec import (
     REGISTRY_USER,
     RegistryAuth,
@@ -43,6 +47,7 @@ from components.swarm.service_spec import (
 
 HOSTSETUP_DIR = Path(__file__).resolve().parents[2] / "hostsetup"
 CONVERGE_SCRIPT = Path(__file__).resolve().parent / commands.CONVERGE_SCRIPT
+IMAGE_DIGEST_SCRIPT = Path(__file__).resolve().parent / commands.IMAGE_DIGEST_SCRIPT
 VOLUME_STEP_TIMEOUT = "30m"  # an initial full resync of a large volume runs inside the format step
 INITIALIZE_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m")  # the agent waits up to 180 s for a task
 
@@ -106,6 +111,9 @@ class Swarm(pulumi.ComponentResource):
     services: dict[str, docker.Service]
     volume_steps: dict[str, list[command.remote.Command]]
     converge_steps: dict[str, command.remote.Command]  # global services: their convergence wait
+    secrets: dict[str, dict[str, docker.Secret]]  # service → file name → its docker secret
+    digest_steps: dict[str, command.remote.Command]  # tag-image services: the digest the tag points to
+    images_output: pulumi.Output[dict[str, dict[str, str]]]  # service → {image, digest, run}
     services_output: pulumi.Output[dict[str, list[dict[str, Any]]]]
     volumes_output: pulumi.Output[dict[str, dict[str, Any]]]
     registry: str
@@ -140,12 +148,25 @@ class Swarm(pulumi.ComponentResource):
             )
         )
         self.converge_steps = {}
+        self.secrets = {}
+        self.digest_steps = {}
+        self._secret_values: dict[str, pulumi.Output[str]] = {}
+        self._image_records: dict[str, pulumi.Output[dict[str, str]]] = {}
+        self._now = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
         self.services = {s.name: self._service(s) for s in site.catalog.services}
+        self.images_output = (
+            pulumi.Output.all(**self._image_records) if self._image_records else pulumi.Output.from_input({})
+        )
 
         self.services_output = self._resolved.apply(_published_ports)
         self.volumes_output = self._resolved.apply(_volume_table)
         self.register_outputs(
-            {"services": self.services_output, "volumes": self.volumes_output, "registry": self.registry}
+            {
+                "services": self.services_output,
+                "volumes": self.volumes_output,
+                "registry": self.registry,
+                "images": self.images_output,
+            }
         )
 
     # -- providers -------------------------------------------------------------------------------------------
@@ -310,20 +331,84 @@ class Swarm(pulumi.ComponentResource):
 
     # -- services --------------------------------------------------------------------------------------------
 
+    def _secret_value(self, secret: ServiceSecret) -> pulumi.Output[str]:
+        """The secret ``services:<key>`` (a Pulumi secret), or for an unset key with ``generate`` a random
+        password kept in the state — one per key, shared by every service that lists it."""
+        if secret.config not in self._secret_values:
+            value = pulumi.Config(SERVICE_CONFIG).get_secret(secret.config)
+            if value is None:
+                assert secret.generate is not None  # the model refuses an unset key without it
+                password = random.RandomPassword(
+                    f"{SERVICE_CONFIG}-{secret.config}",
+                    length=secret.generate,
+                    special=False,
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+                value = password.result
+            self._secret_values[secret.config] = pulumi.Output.secret(value)
+        return self._secret_values[secret.config]
+
+    def _secret(self, service: Service, secret: ServiceSecret) -> docker.Secret:
+        """One docker secret per (service, file); a new value is a new secret (components/swarm/secrets.py)."""
+        value = self._secret_value(secret)
+        suffix = pulumi.Output.all(pulumi.Output.secret(self._args.registry_password), value).apply(
+            lambda pair: secret_suffix(pair[0], service.name, secret.target, pair[1])
+        )
+        # an HMAC under the stack's random registry password reveals nothing of the value: the name is plain
+        name = pulumi.Output.unsecret(suffix).apply(lambda text: secret_name(service.name, secret.target, text))
+        return docker.Secret(
+            f"secret-{service.name}-{secret.target}",
+            name=name,
+            data=pulumi.Output.secret(value.apply(secret_data)),
+            opts=pulumi.ResourceOptions(parent=self, provider=self.swarm_provider),
+        )
+
+    def _image_input(self, service: Service) -> pulumi.Input[str]:
+        """The service's image: the pushed digest of a build, ``<tag>@sha256:…`` of a tag, else as written."""
+        site = self._site
+        built = self.images.get(service.name)
+        if built is not None:
+            return built.repo_digest
+        tag = image_digest.tag_image(site, service)
+        if tag is None:
+            return service.image_reference(site.stage.stage, site.repository.fqdn)
+        first = self._host(site.first_hive)
+        run = self._args.program.previous_output(image_digest.OUTPUT).apply(
+            lambda previous: image_digest.run_marker(
+                previous, service.name, tag, pulumi.runtime.is_dry_run(), self._now
+            )
+        )
+        step = command.remote.Command(
+            f"image-digest-{service.name}",
+            connection=self._connection(first),
+            create=run.apply(lambda marker: commands.image_digest_command(site.stage.ssh_user, tag, marker)),
+            stdin=IMAGE_DIGEST_SCRIPT.read_text(encoding="utf-8"),
+            add_previous_output_in_env=False,
+            opts=self._host_opts(first, [*self._args.swarm_ready, *self._args.registry_ready]),
+        )
+        self.digest_steps[service.name] = step
+        reference = step.stdout.apply(lambda out: image_digest.pinned(tag, out))
+        self._image_records[service.name] = pulumi.Output.all(reference, run).apply(
+            lambda values: image_digest.record(tag, values[0], values[1])
+        )
+        return reference
+
     def _service(self, service: Service) -> docker.Service:
         site = self._site
-        image = self.images.get(service.name)
+        from_registry = self.images.get(service.name) is not None or service.image_reference(
+            site.stage.stage, site.repository.fqdn
+        ).startswith(self.registry + "/")
+        self.secrets[service.name] = {s.target: self._secret(service, s) for s in service.secrets}
         refs = ServiceRefs(
-            image=image.repo_digest
-            if image is not None
-            else service.image_reference(site.stage.stage, site.repository.fqdn),
+            image=self._image_input(service),
             network_ids={name: net.id for name, net in self.networks.items()},
             numbers=self._numbers,
             registry_auth=(
                 RegistryAuth(self.registry, pulumi.Output.secret(self._args.registry_password))
-                if image is not None
+                if from_registry
                 else None
             ),
+            secrets={target: (made.id, made.name) for target, made in self.secrets[service.name].items()},
         )
         inputs = service_inputs(site, service, refs)
         volume_steps = [

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from components.inventory.services import Healthcheck, Mount, RestartConfig, Service
+from components.inventory.services import Healthcheck, Mount, RestartConfig, Service, ServiceSecret
 from components.inventory.site import Site, Volume
 
 SYSLOG_PORT = 10514
@@ -77,6 +77,8 @@ class ServiceRefs:
     network_ids: Mapping[str, Any]  # network name → Input[str] id
     numbers: Numbers
     registry_auth: RegistryAuth | None = None  # set when the image comes from the site registry
+    # target file name → (id, name) of the docker secret (Input[str] each), one per entry of ``secrets:``
+    secrets: Mapping[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,21 @@ def mount_input(mount: Mount, volumes: Mapping[str, Volume], numbers: Numbers) -
     return spec
 
 
+def secret_reference(secret: ServiceSecret, refs: ServiceRefs) -> dict[str, Any]:
+    """``task_spec.container_spec.secrets[]``: kreuzwerker resource_docker_service_structures.go (v4.5.0
+    l. 929–949) sends ``file_name`` as ``SecretReference.File.Name``; docker puts a relative name under
+    /run/secrets/ in the task, as ``docker service create --secret source=…,target=<name>`` does."""
+    secret_id, secret_name = refs.secrets[secret.target]
+    return {
+        "secret_id": secret_id,
+        "secret_name": secret_name,
+        "file_name": secret.target,
+        "file_uid": secret.uid,
+        "file_gid": secret.gid,
+        "file_mode": secret.mode,
+    }
+
+
 def _healthcheck(check: Healthcheck) -> dict[str, Any]:
     spec: dict[str, Any] = {"tests": list(check.test)}
     for key in ("interval", "timeout", "start_period"):
@@ -194,8 +211,13 @@ def container_spec(site: Site, service: Service, refs: ServiceRefs) -> dict[str,
         spec["args"] = list(args)
     if service.entrypoint is not None:
         spec["commands"] = list(service.entrypoint)
-    if service.environment:
-        spec["env"] = dict(service.environment)
+    env = dict(service.environment)
+    # a ``secrets:`` entry with ``env``: the variable holds the file's path, never the value
+    env.update({secret.env: secret.file for secret in service.secrets if secret.env is not None})
+    if env:
+        spec["env"] = env
+    if service.secrets:
+        spec["secrets"] = [secret_reference(secret, refs) for secret in service.secrets]
     spec["hosts"] = host_entries(site, service)
     if service.dns:
         spec["dns_config"] = {"nameservers": list(service.dns)}

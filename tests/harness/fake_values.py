@@ -771,6 +771,10 @@ def _random_int(ctx: FakeContext) -> dict:
 
 @fake("command:remote:Command", "command:local:Command")
 def _command(ctx: FakeContext) -> dict:
+    create = ctx.get("create", "")
+    if isinstance(create, str) and "HIVE_IMAGE=" in create:
+        # the program's image-digest.sh (components/swarm/image_digest.py): one line, the tag's digest
+        return {"stdout": ctx.computed(f"sha256:{ctx.hex(64, 'digest')}\n"), "stderr": ctx.computed("")}
     return {"stdout": ctx.computed(""), "stderr": ctx.computed("")}
 
 

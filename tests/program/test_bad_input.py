@@ -311,7 +311,7 @@ CASES = [
     Case(
         "namespace-typo",
         f"{S}: hvie:admin_cidrs: unknown config namespace 'hvie' (did you mean hive:admin_cidrs? namespaces: "
-        "hive, aws, gcp, azure-native, docker, command, tls, random, pulumi)",
+        "hive, services, aws, gcp, azure-native, docker, command, tls, random, pulumi)",
         stack=AWS + "  hvie:admin_cidrs: [198.51.100.0/24]\n",
     ),
     Case(
@@ -406,6 +406,43 @@ CASES = [
             "hive:ssh_private_key": KEY,
             "hive:drbd_download_url": "https://user:s3cr3t-token@mirror.example/drbd-{version}.tar.gz",
         },
+    ),
+    # issue 14: services:<key> config values in service definitions
+    Case(
+        "service-config-unset",
+        "services/site.yml: services.db.environment.DB: refers to services:db_name, which is not set "
+        "(pulumi config set services:db_name VALUE)",
+        files={"site.yml": services(DB + "    environment: {DB: '{{ config.db_name }}'}\n")},
+    ),
+    Case(
+        "service-secret-substituted",
+        "services/site.yml: services.db.command[0]: services:pw is a secret: it would be written into the service "
+        "spec in plain text (list pw under the service's secrets: (the file /run/secrets/pw))",
+        stack=AWS + "  services:pw: {secure: AAABAPW}\n",
+        files={"site.yml": services(DB + "    command: ['--password={{ config.pw }}']\n")},
+        secrets={"services:pw": "hunter2-pw"},
+    ),
+    Case(
+        "service-secret-in-plain-text",
+        f"{S}: services:pw: is in plain text, but services/site.yml gives it to service db as a secret "
+        "(pulumi config set --secret services:pw VALUE, and delete the plain value)",
+        stack=AWS + "  services:pw: hunter2-pw\n",
+        files={"site.yml": services(DB + "    secrets: [pw]\n")},
+    ),
+    Case(
+        "service-config-unused",
+        f"{S}: services:db_pasword: no service refers to it (did you mean services:db_password? refer to it with "
+        "{{ config.db_pasword }} or a service's secrets:, or delete it)",
+        stack=AWS + "  services:db_password: {secure: AAABAPW}\n  services:db_pasword: {secure: AAABAPX}\n",
+        files={"site.yml": services(DB + "    secrets: [db_password]\n")},
+        secrets={"services:db_password": "pw-1", "services:db_pasword": "pw-2"},
+    ),
+    Case(
+        "service-secret-and-substitution",
+        "",
+        stack=AWS + "  services:pw: {secure: AAABAPW}\n  services:db_name: pdns\n",
+        files={"site.yml": services(DB + "    environment: {DB: '{{ config.db_name }}'}\n    secrets: [pw]\n")},
+        secrets={"services:pw": "hunter2-pw"},
     ),
 ]
 CASES[[c.id for c in CASES].index("cidr-is-docker-bridge")] = Case(

@@ -300,7 +300,9 @@ def test_secret_steps_log_nothing_and_keep_output_secret(separate):
 
 def test_secret_stdin(separate_up):
     program = separate_up
-    password = program.one("random:index/randomPassword:RandomPassword").outputs["result"]
+    password = program.one("random:index/randomPassword:RandomPassword", "provision-registry-password").outputs[
+        "result"
+    ]
     ca = program.one("tls:index/selfSignedCert:SelfSignedCert").outputs["certPem"]
     for host in ["s-hive0", "s-hive1", "s-hive2", "s-hive3"]:
         docker = program.one(COMMAND, f"{host}-docker")
@@ -322,7 +324,9 @@ def test_secret_stdin(separate_up):
 def test_secrets_appear_only_where_they_belong(separate_up):
     """Registry password, every TLS key and the ssh key: never in a plain value anywhere."""
     program = separate_up
-    password = program.one("random:index/randomPassword:RandomPassword").outputs["result"]
+    password = program.one("random:index/randomPassword:RandomPassword", "provision-registry-password").outputs[
+        "result"
+    ]
     keys = [r.outputs["privateKeyPem"] for r in program.of_type("tls:index/privateKey:PrivateKey")]
     secrets = {"registry password": password, "ssh key": marker(SSH_KEY)}
     secrets |= {f"tls key {i}": marker(k) for i, k in enumerate(keys)}
@@ -361,7 +365,9 @@ def test_private_keys_are_secret_outputs(separate_up):
     for r in separate_up.of_type("tls:index/privateKey:PrivateKey"):
         assert r.is_secret_output("privateKeyPem"), r.name
         assert r.input("algorithm") == "ECDSA" and r.input("ecdsaCurve") == "P384"
-    assert separate_up.one("random:index/randomPassword:RandomPassword").is_secret_output("result")
+    assert separate_up.one(
+        "random:index/randomPassword:RandomPassword", "provision-registry-password"
+    ).is_secret_output("result")
 
 
 # --- PKI --------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ for UDP services, the component outputs, no secret in clear text, and every inpu
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -248,8 +249,9 @@ def test_resource_counts(both) -> None:
     assert types[IMAGE] == 2, "dns (generated Dockerfile) and web (context): pulled is pulled on staging"
     assert types[NETWORK] == 2
     assert types[DOCKER_PROVIDER] == 2
-    # drbd: volume + growfs per hive; conntrack: dns on every hive; converge: dns (global); copies: two per hive
-    assert types[COMMAND] == 3 + 3 + 3 + 1
+    # drbd: volume + growfs per hive; conntrack: dns on every hive; converge: dns (global); copies: two per hive;
+    # image-digest: the three tag images (db, pulled, system)
+    assert types[COMMAND] == 3 + 3 + 3 + 1 + 3
     assert types[COPY] == 2 * 3
     assert {r.type for r in both.components} >= {"hive:swarm:Swarm"}
 
@@ -340,9 +342,20 @@ def test_services_run_the_pushed_digest(both) -> None:
             "username": "hive",
             "password": REGISTRY_PASSWORD,
         }
-    assert service(both, "pulled").input("taskSpec.containerSpec.image") == "alpine:3.20"
-    assert service(both, "db").input("taskSpec.containerSpec.image") == "mariadb:11.4"
     assert service(both, "db").input("auth") is None
+
+
+def test_tag_images_run_the_digest_resolved_on_the_first_hive(both) -> None:
+    for name, tag in (("pulled", "alpine:3.20"), ("db", "mariadb:11.4")):
+        step = both.one(COMMAND, f"image-digest-{name}")
+        assert f"HIVE_IMAGE={tag} " in step.input("create")
+        assert step.input("connection.host") == both.one(COMMAND, "converge-dns").input("connection.host")
+        spec_image = service(both, name).input("taskSpec.containerSpec.image")
+        if both.preview:
+            assert is_unknown(spec_image)  # no state under the mocks: a real preview shows the last up's digest
+        else:
+            assert spec_image == f"{tag}@{step.outputs['stdout'].strip()}"
+            assert re.fullmatch(re.escape(tag) + r"@sha256:[0-9a-f]{64}", spec_image)
 
 
 def test_stage_filtering(tmp_path: Path) -> None:
@@ -352,7 +365,7 @@ def test_stage_filtering(tmp_path: Path) -> None:
     names = {r.inputs["name"] for r in production.of_type(SERVICE)}
     assert names == {"db", "dns", "web", "pulled", "prodonly", "system"}
     assert {r.name for r in production.of_type(IMAGE)} == {"image-dns", "image-web", "image-pulled"}
-    assert service(production, "prodonly").input("taskSpec.containerSpec.image") == "busybox:1.36"
+    assert service(production, "prodonly").input("taskSpec.containerSpec.image").startswith("busybox:1.36@sha256:")
 
 
 # --- services ------------------------------------------------------------------------------------------------

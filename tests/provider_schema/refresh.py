@@ -35,6 +35,7 @@ BRIDGED = {  # Pulumi type token → (kreuzwerker file, schema function, terrafo
         "docker_container",
     ),
     "docker:index/remoteImage:RemoteImage": ("resource_docker_image.go", "resourceDockerImage", "docker_image"),
+    "docker:index/secret:Secret": ("resource_docker_secret.go", "resourceDockerSecret", "docker_secret"),
 }
 NATIVE = ("docker:index/image:Image",)
 SCHEMA_JSON = "provider/cmd/pulumi-resource-docker/schema.json"

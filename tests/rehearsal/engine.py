@@ -959,7 +959,9 @@ class RehearsalMocks(BaseMocks):
         with self.lock:
             self.state.stacks[name] = {"outputs": _encode(run.outputs), "secret": sorted(run.secret_outputs)}
             gone = [(urn, entry) for urn, entry in self.state.resources.items() if urn not in self._seen]
-        for urn, entry in gone:
+        # newest first: a resource is stored after what it depends on, and the engine deletes dependents first
+        # (a service before the docker secret it mounts, which swarm refuses to remove while in use)
+        for urn, entry in reversed(gone):
             self._delete(urn, entry, record)
         with self.lock:
             self.state.save()
@@ -1089,6 +1091,11 @@ class RehearsalMocks(BaseMocks):
         if operation == SAME:
             return old["id"], _decode(old["outputs"])
         if self.preview:
+            if operation == UPDATE and args.typ == COMMAND:
+                # pulumi-command v1.2.1 remote/commandController.go l. 70–73: Update in a preview returns the new
+                # inputs with the OLD stdout/stderr (BaseOutputs of the state)
+                kept = _decode(old["outputs"])
+                return old["id"], {**inputs, "stdout": kept.get("stdout", ""), "stderr": kept.get("stderr", "")}
             return (old["id"] if operation == UPDATE else ""), inputs
 
         old_outputs = _decode(old["outputs"]) if old else {}

@@ -20,6 +20,8 @@ it is never dropped.
   kreuzwerker's ``waitOnService`` until every task is running (replicated: the replica count; global: every task
   the orchestrator made) and fails with the tasks' errors after ``convergeConfig.timeout``.
 * ``Volume`` — ``POST /volumes/create`` on the provider's daemon.
+* ``Secret`` — ``POST /secrets/create`` with the name, the decoded ``data`` and the labels; removed with
+  ``DELETE /secrets/{id}``, which swarm refuses while a service uses the secret (as for the provider).
 """
 
 from __future__ import annotations
@@ -48,7 +50,9 @@ NETWORK = "docker:index/network:Network"
 IMAGE = "docker:index/image:Image"
 SERVICE = "docker:index/service:Service"
 VOLUME = "docker:index/volume:Volume"
-SWARM_TYPES = (NETWORK, IMAGE, SERVICE, VOLUME)
+SECRET = "docker:index/secret:Secret"
+SWARM_TYPES = (NETWORK, IMAGE, SERVICE, VOLUME, SECRET)
+SECRET_FIELDS = ("name", "data", "labels")
 MIN_API = "1.41"  # only until the server's version is read
 CLIENT_TIMEOUT = 1800  # a build of a Debian-package image takes minutes
 CONVERGE_POLL = 1.0  # seconds between task checks (the provider polls every `delay`; this only waits less)
@@ -351,8 +355,9 @@ TASK_FIELDS = (
 CONTAINER_FIELDS = (
     "image", "args", "capAdds", "capDrops", "commands", "dir", "dnsConfig", "env", "groups", "healthcheck",
     "hostname", "hosts", "init", "isolation", "labels", "mounts", "readOnly", "stopGracePeriod", "stopSignal",
-    "sysctl", "user",
+    "sysctl", "user", "secrets",
 )  # fmt: skip
+SECRET_REFERENCE_FIELDS = ("secretId", "secretName", "fileName", "fileUid", "fileGid", "fileMode")
 
 
 def _mount(where: str, mount: Mapping[str, Any]) -> dict[str, Any]:
@@ -445,6 +450,28 @@ def _container_spec(where: str, spec: Mapping[str, Any]) -> dict[str, Any]:
         out["HealthCheck"] = health
     if spec.get("mounts"):
         out["Mounts"] = [_mount(f"{where} mounts[{i}]", m) for i, m in enumerate(spec["mounts"])]
+    if spec.get("secrets"):
+        out["Secrets"] = [_secret_reference(f"{where} secrets[{i}]", r) for i, r in enumerate(spec["secrets"])]
+    return out
+
+
+def _secret_reference(where: str, reference: Mapping[str, Any]) -> dict[str, Any]:
+    """kreuzwerker ``createContainerSpec``'s secrets loop (resource_docker_service_structures.go v4.5.0
+    l. 929–949): ``SecretID``, ``SecretName`` when set, ``File`` ``{Name, UID, GID, Mode}``; an unset field
+    takes its schema Default (resource_docker_service.go l. 430–448: ``"0"``, ``"0"``, ``0o444``)."""
+    _check(where, reference, SECRET_REFERENCE_FIELDS)
+    mode = reference.get("fileMode")
+    out: dict[str, Any] = {
+        "SecretID": reference["secretId"],
+        "File": {
+            "Name": reference["fileName"],
+            "UID": reference.get("fileUid") if reference.get("fileUid") is not None else "0",
+            "GID": reference.get("fileGid") if reference.get("fileGid") is not None else "0",
+            "Mode": int(mode) if mode is not None else 0o444,
+        },
+    }
+    if reference.get("secretName"):
+        out["SecretName"] = reference["secretName"]
     return out
 
 
@@ -669,6 +696,28 @@ def update_service(
     api._raise_for_status(api._post_json(url, data=spec, headers=headers, params={"version": version}))
     _converge(client, name, service_id, inputs, log)
     return service_id, dict(inputs)
+
+
+def create_secret(client: Any, name: str, inputs: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """kreuzwerker ``resourceDockerSecretCreate`` (internal/provider/resource_docker_secret.go, v4.5.0 l. 91–118):
+    ``data`` decoded with ``base64.StdEncoding`` (the Check's ``validateStringIsBase64Encoded`` refused anything
+    else), ``SecretCreate`` with ``name`` and the labels; the id is the swarm's. Its Read sets ``name`` only
+    (``data`` is never read back, l. 135–139), so the state keeps the configured inputs."""
+    where = f"{SECRET} {name}"
+    _check_fields(where, inputs, SECRET_FIELDS)
+    data = base64.b64decode(inputs["data"], validate=True)
+    spec: dict[str, Any] = {"Name": inputs["name"], "Data": base64.b64encode(data).decode()}
+    if inputs.get("labels"):
+        spec["Labels"] = _labels(inputs["labels"])
+    api = client.api
+    result = api._result(api._post_json(api._url("/secrets/create"), data=spec), True)
+    return result["ID"], dict(inputs)
+
+
+def remove_secret(client: Any, secret_id: str) -> None:
+    """``resourceDockerSecretDelete`` (l. 143–155): ``SecretRemove``; any error — also "in use by service" —
+    fails the delete."""
+    client.api.remove_secret(secret_id)
 
 
 def remove_service(client: Any, service_id: str) -> None:

@@ -17,10 +17,13 @@ State semantics are the engine's (tests/rehearsal/engine.py: a provider with kno
 pings its daemon unless it is an ``ssh://`` endpoint —, a resource of an unconfigured one is an update in a preview),
 with pulumi-docker's diff rules:
 
-* bridged resources (``Network``, ``Volume``, ``Service``, the local provider's): the configuration against
-  the state the provider's Read left — an attribute that is ``ForceNew`` upstream and differs replaces
-  (delete, then create: the program sets ``delete_before_replace``); other differences of a ``Service``
-  update it in place; nothing differs → nothing is done;
+* bridged resources (``Network``, ``Volume``, ``Service``, ``Secret``, the local provider's): the configuration
+  against the state the provider's Read left — an attribute that is ``ForceNew`` upstream and differs replaces:
+  delete, then create, for a resource with ``delete_before_replace`` (networks, services); otherwise the
+  engine's default, create first and delete the old one after every create and update of the run
+  (pulumi/pulumi pkg/resource/deploy/step_generator.go: "the delete step is generated 'later' on, after all
+  creates/updates finish"; a docker secret, whose new version has a new name); other differences of a
+  ``Service`` update it in place; nothing differs → nothing is done;
 * ``Image`` (native): old inputs against new ones, plus the build-context content (pulumi-docker's context
   hash, so an edited file under ``services/<name>/`` rebuilds): builds and pushes again (same URN, new digest);
 * a docker resource the program no longer registers is removed from its daemon at the end of the ``up``
@@ -65,6 +68,7 @@ from tests.rehearsal.swarm_apply import (
     IMAGE,
     NETWORK,
     PROVIDER,
+    SECRET,
     SERVICE,
     SWARM_TYPES,
     VOLUME,
@@ -72,10 +76,12 @@ from tests.rehearsal.swarm_apply import (
     build_and_push,
     context_digest,
     create_network,
+    create_secret,
     create_service,
     create_volume,
     provider_address,
     remove_network,
+    remove_secret,
     remove_service,
     update_service,
 )
@@ -87,6 +93,7 @@ class ProviderRefused(AssertionError):
     """Recorded inputs the real provider's Check refuses (upstream schema constraints, tests/provider_schema)."""
 
 
+SENSITIVE = {SECRET: ("data",)}  # kreuzwerker Sensitive: true — never in the log
 CONTEXT_KEY = "__buildContext__"  # the extra "input" an Image diffs on (pulumi-docker's contextHash)
 
 
@@ -116,6 +123,8 @@ class SwarmRehearsalMocks(RehearsalMocks):
         self._seed_lock = threading.Lock()
         self.clients = ProviderClients()
         self.providers: dict[str, dict[str, Any]] = {}  # provider URN -> its recorded inputs (this process)
+        # replaced create-before-delete: (provider URN, type, old id), deleted after the run's creates/updates
+        self.pending_deletes: list[tuple[str, str, str]] = []
 
     def close(self) -> None:
         self.clients.close()
@@ -162,7 +171,7 @@ class SwarmRehearsalMocks(RehearsalMocks):
         if replacing:
             top = {path.split(".", 1)[0] for path in replacing}
             shown = {
-                k: (state.get(k), inputs.get(k))
+                k: ("[secret]", "[secret]") if k in SENSITIVE.get(type_, ()) else (state.get(k), inputs.get(k))
                 for k in {*state, *inputs}
                 if _snake(k) in top or _snake(k).removesuffix("s") in top
             }
@@ -223,7 +232,13 @@ class SwarmRehearsalMocks(RehearsalMocks):
             raise UnsupportedResource(f"{args.typ} {args.name!r}: no swarm executor for this type")
         client = self.clients.client_for(provider_urn, provider)
         if operation == REPLACE and old is not None:
-            self._remove(client, args.typ, old["id"])
+            if args.record.delete_before_replace:
+                self._remove(client, args.typ, old["id"])
+            else:
+                with self.lock:
+                    self.pending_deletes.append((provider_urn, args.typ, old["id"]))
+        if args.typ == SECRET:
+            return create_secret(client, args.name, inputs)
         if args.typ == NETWORK:
             return create_network(client, args.name, inputs)
         if args.typ == VOLUME:
@@ -252,7 +267,23 @@ class SwarmRehearsalMocks(RehearsalMocks):
             remove_network(client, resource_id)
         elif type_ == VOLUME:
             client.api.remove_volume(resource_id, force=True)
+        elif type_ == SECRET:
+            remove_secret(client, resource_id)
         # IMAGE: pulumi-docker's Image never deletes tags
+
+    def remember(self, run: Any) -> None:
+        """After a successful ``up``: first the old versions of resources replaced create-before-delete (the
+        engine deletes them once every create and update is done), then what the base class does."""
+        if not run.preview:
+            with self.lock:
+                pending, self.pending_deletes = self.pending_deletes, []
+                record = self.current
+            for provider_urn, type_, resource_id in pending:
+                with self.lock:
+                    record.decisions.append(Decision(record.number, "", type_, resource_id, DELETE))
+                    provider = self.providers[provider_urn]
+                self._remove(self.clients.client_for(provider_urn, provider), type_, resource_id)
+        super().remember(run)
 
     # -- deletes of resources the program no longer registers ------------------------------------------------
     def _delete(self, urn: str, entry: dict, record: RunRecord) -> None:
@@ -308,11 +339,14 @@ NOT_REHEARSABLE = {
 
 def swarm_targets(skip_services: frozenset[str] = frozenset()) -> Callable[[HarnessResourceArgs], bool]:
     """``--target``: every resource except the DRBD host/volume steps (:data:`NOT_REHEARSABLE`) and the
-    services in ``skip_services`` (those that mount a DRBD volume: its device never exists here)."""
+    services in ``skip_services`` (those that mount a DRBD volume: its device never exists here), with their
+    image-digest steps."""
 
     def targeted(args: HarnessResourceArgs) -> bool:
         if args.typ == COMMAND and step_of_command(args.inputs.get("create")) in NOT_REHEARSABLE:
             return False
+        if args.typ == COMMAND and args.name in {f"image-digest-{name}" for name in skip_services}:
+            return False  # a left-out service's tag needs no digest (and may not be reachable from here)
         return not (args.typ == SERVICE and args.inputs.get("name") in skip_services)
 
     return targeted

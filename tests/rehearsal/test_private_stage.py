@@ -53,7 +53,12 @@ from tests.rehearsal.swarm_engine import SwarmRehearsalMocks, seed_base_image, s
 pytestmark = pytest.mark.rehearsal
 
 SAMPLE_SERVICES = {"pdnsdb", "powerdns", "pdnsadmin", "proxy"}
-SECRET_CONFIG = ["hive:ssh_private_key", "hive:offsite_backup_password", "hive:offsite_backup_credentials"]
+SECRET_CONFIG = [
+    "hive:ssh_private_key",
+    "hive:offsite_backup_password",
+    "hive:offsite_backup_credentials",
+    "services:pdns_db_password",  # services:pdns_api_key stays unset: generated (services/powerdns.yml)
+]
 OFFSITE_BUCKET = "hive-backups"
 
 
@@ -82,6 +87,7 @@ def private_config(client: Any, name: str, offsite_port: int) -> dict[str, Any]:
         "hive:offsite_backup": {"repository": f"s3:http://{gateway}:{offsite_port}/{OFFSITE_BUCKET}", "keep_days": 30},
         "hive:offsite_backup_password": f"restic-{random.randrange(1 << 60):x}",
         "hive:offsite_backup_credentials": {"AWS_ACCESS_KEY_ID": "rehearsal", "AWS_SECRET_ACCESS_KEY": "rehearsal-key"},
+        "services:pdns_db_password": f"pdns-{random.randrange(1 << 60):x}",
     }
 
 
@@ -350,3 +356,41 @@ def test_a_restore_from_the_offsite_copy_works_with_the_local_backups_wiped(priv
     rc, _, err = on_repository(private_stage, "sudo hive-backup restore pdnsdb --from-offsite")
     assert rc == 0, err
     assert row in in_pdnsdb(private_stage, f"SELECT v FROM {PROBE_TABLE}")
+
+
+def running_task(stage: PrivateStage, service: str) -> tuple[str, str]:
+    """(address of the hive that runs it, container id) of one running task of ``service``."""
+    task = stage.swarm.api.tasks(filters={"service": service, "desired-state": "running"})[0]
+    address = stage.swarm.api.inspect_node(task["NodeID"])["Status"]["Addr"]
+    return address, task["Status"]["ContainerStatus"]["ContainerID"]
+
+
+def test_the_database_password_is_a_docker_secret_in_the_task_and_not_in_the_service_spec(
+    private_stage: PrivateStage,
+) -> None:
+    password = private_stage.config["services:pdns_db_password"]
+    for service in ("pdnsdb", "powerdns"):
+        inspect = json.dumps(private_stage.swarm.api.inspect_service(service))
+        assert password not in inspect, f"{service}: the password is in docker service inspect"
+        references = private_stage.swarm.api.inspect_service(service)["Spec"]["TaskTemplate"]["ContainerSpec"]
+        (reference,) = [r for r in references["Secrets"] if r["File"]["Name"] == "pdns_db_password"]
+        assert reference["SecretName"].startswith(f"{service}-pdns_db_password-")
+        address, container = running_task(private_stage, service)
+        rc, out, err = ssh_host(
+            private_stage, address, f"sudo docker exec {container} cat /run/secrets/pdns_db_password"
+        )
+        assert (rc, out) == (0, password), err
+        rc, out, err = ssh_host(private_stage, address, f"sudo docker inspect {container}")
+        assert rc == 0 and password not in out, "the password is in the container's configuration"
+        rc, out, err = ssh_host(private_stage, address, "sudo ps -eo args")
+        assert rc == 0 and password not in out, "the password is on a command line"
+    # pdns connects with it: the zone is served from the database (test_powerdns_serves_the_sites_zone...), and
+    # the pdns user authenticates with exactly the secret
+    assert in_pdnsdb(private_stage, "SELECT COUNT(*) FROM mysql.global_priv WHERE User = 'pdns'").strip() == "1"
+    address, container = running_task(private_stage, "pdnsdb")
+    login = (  # the password through an option file, as a client should: never on the probe's command line
+        'f=$(mktemp); printf "[client]\\npassword=%s\\n" "$(cat /run/secrets/pdns_db_password)" >"$f"; '
+        'mariadb --defaults-extra-file="$f" -h 127.0.0.1 -u pdns -N -B -e "SELECT 1" pdns; rc=$?; rm -f "$f"; exit $rc'
+    )
+    rc, out, err = ssh_host(private_stage, address, f"sudo docker exec {container} sh -c {shlex.quote(login)}")
+    assert (rc, out.strip()) == (0, "1"), err

@@ -19,6 +19,7 @@ without the module is: drbd-utils' offline parser reads every generated resource
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -29,7 +30,8 @@ from typing import Any
 
 import pytest
 
-from tests.rehearsal.engine import COMMAND, REPLACE, SAME, SKIP, docker_ping, step_of_command
+from tests.rehearsal.engine import COMMAND, REPLACE, SAME, SKIP, UPDATE, docker_ping, rehearse, step_of_command
+from tests.rehearsal.site import STACK
 from tests.rehearsal.swarm_apply import IMAGE, NETWORK, SERVICE, VOLUME, ProviderClients
 from tests.rehearsal.swarm_engine import NOT_REHEARSABLE, SwarmSite
 
@@ -281,3 +283,139 @@ def test_preview_plan_is_the_same_whether_the_daemons_answer_or_not(previews) ->
         return {d.urn: (d.operation, d.changed) for d in record.decisions + record.provider_decisions}
 
     assert plan(previews["unreachable"]) == plan(previews["reachable"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Issue 14: a service whose image is a tag runs the digest the tag points to at each up; re-pointing the tag in
+# the site registry rolls the service on the next up (and a preview contacts no host and changes nothing).
+
+TAGGED = "tagged"
+
+
+def push_tag(swarm_site: SwarmSite, clients: Any, source: str, tag: str) -> str:
+    """Tag the repository daemon's ``source`` as ``tag`` in the site registry and push it; its registry digest."""
+    repository = clients(swarm_site.repository.hostname)
+    auth = {"username": "hive", "password": swarm_site.registry_password}
+    name, _, label = tag.rpartition(":")
+    repository.api.tag(source, name, label)
+    for line in repository.api.push(name, label, auth_config=auth, stream=True, decode=True):
+        assert "error" not in line, line
+    return repository.api.inspect_distribution(tag, auth_config=auth)["Descriptor"]["digest"]
+
+
+@pytest.fixture
+def tagged_service(swarm_site: SwarmSite) -> Iterator[Path]:
+    """services/tagged.yml in the module's project for one test (removed again, with its service)."""
+    path = swarm_site.project_dir / "services" / f"{TAGGED}.yml"
+    tag = f"{swarm_site.registry}/rehearsal-{TAGGED}:live"
+    service = {"image": tag, "replicas": 1, "command": ["sleep", "infinity"]}
+    path.write_text(json.dumps({"plugin": "hive_services", "services": {TAGGED: service}}))
+    try:
+        yield path
+    finally:
+        path.unlink()
+        swarm_site.up()  # the service and its digest step are deleted
+
+
+def test_a_tag_image_rolls_when_the_tag_is_repointed_in_the_site_registry(
+    swarm_site: SwarmSite, clients: Any, tagged_service: Path
+) -> None:
+    tag = f"{swarm_site.registry}/rehearsal-{TAGGED}:live"
+    images = {name: f"{swarm_site.registry}/image_{name}:latest" for name in ("zones", "web")}  # built there
+    first = push_tag(swarm_site, clients, images["zones"], tag)
+    run = swarm_site.up()
+    manager = clients(swarm_site.first_hive.hostname)
+    spec = manager.api.inspect_service(TAGGED)["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert spec["Image"] == f"{tag}@{first}"
+    assert run.outputs["images"][TAGGED]["digest"] == first
+    steps = [e for e in swarm_site.mocks.current.executions if e.name == f"image-digest-{TAGGED}"]
+    assert [(e.host, e.ok) for e in steps] == [(swarm_site.first_hive.ip, True)]
+
+    # a preview contacts no host: the digest step is unchanged (the marker the up recorded), nothing runs
+    swarm_site.preview()
+    assert swarm_site.mocks.current.executions == []
+    decisions = {d.name: d.operation for d in swarm_site.mocks.current.decisions}
+    assert decisions[f"image-digest-{TAGGED}"] == SAME and decisions[f"service-{TAGGED}"] == SAME
+
+    second = push_tag(swarm_site, clients, images["web"], tag)
+    assert second != first
+    swarm_site.up()
+    decisions = {d.name: d.operation for d in swarm_site.mocks.current.decisions}
+    assert decisions[f"service-{TAGGED}"] == UPDATE
+    spec = manager.api.inspect_service(TAGGED)["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert spec["Image"] == f"{tag}@{second}"
+    (task,) = manager.api.tasks(filters={"service": TAGGED, "desired-state": "running"})
+    assert task["Spec"]["ContainerSpec"]["Image"] == f"{tag}@{second}"
+    assert task["Status"]["State"] == "running"
+
+    # an up with the tag where it was: the step runs again, the service stays as it is
+    swarm_site.up()
+    decisions = {d.name: d.operation for d in swarm_site.mocks.current.decisions}
+    assert decisions[f"image-digest-{TAGGED}"] == UPDATE and decisions[f"service-{TAGGED}"] == SAME
+
+
+# Issue 14: a secret config value reaches the task as a docker secret (a file under /run/secrets/, never in the
+# service spec); a new value is a new docker secret, the service is updated to it, the old one is removed.
+
+VAULTED = "vaulted"
+
+
+def up_with_secret(swarm_site: SwarmSite, value: str | None) -> Any:
+    """``up`` with ``services:probe_password`` set to ``value`` as a secret (unset with None)."""
+    extra = {} if value is None else {"services:probe_password": value}
+    secret = [] if value is None else ["services:probe_password"]
+    config = {**swarm_site.config(), **extra}
+    run = rehearse(
+        swarm_site.project_dir, STACK, config, swarm_site.mocks, secret_config=["hive:ssh_private_key", *secret]
+    )
+    swarm_site.runs.append(run)
+    return run
+
+
+@pytest.fixture
+def vaulted_service(swarm_site: SwarmSite) -> Iterator[Path]:
+    path = swarm_site.project_dir / "services" / f"{VAULTED}.yml"
+    service = {
+        "image": f"{swarm_site.registry}/image_zones:latest",
+        "replicas": 1,
+        "secrets": [{"config": "probe_password", "env": "PROBE_PASSWORD_FILE"}],
+    }
+    path.write_text(json.dumps({"plugin": "hive_services", "services": {VAULTED: service}}))
+    try:
+        yield path
+    finally:
+        path.unlink()
+        up_with_secret(swarm_site, None)  # the service, then its secret, are removed
+
+
+def secret_in_task(swarm_site: SwarmSite, clients: Any) -> str:
+    manager = clients(swarm_site.first_hive.hostname)
+    (task,) = manager.api.tasks(filters={"service": VAULTED, "desired-state": "running"})
+    host = node_host(clients, swarm_site, task["NodeID"])
+    container = task["Status"]["ContainerStatus"]["ContainerID"]
+    return swarm_site.ok(host, f"sudo docker exec {container} sh -c 'cat \"$PROBE_PASSWORD_FILE\"'")
+
+
+def test_a_secret_is_a_file_in_the_task_and_a_new_value_a_new_docker_secret(
+    swarm_site: SwarmSite, clients: Any, vaulted_service: Path
+) -> None:
+    manager = clients(swarm_site.first_hive.hostname)
+    up_with_secret(swarm_site, "probe-one-4f1c")
+    spec = manager.api.inspect_service(VAULTED)["Spec"]["TaskTemplate"]["ContainerSpec"]
+    assert "probe-one-4f1c" not in json.dumps(manager.api.inspect_service(VAULTED))
+    assert "PROBE_PASSWORD_FILE=/run/secrets/probe_password" in spec["Env"]
+    (reference,) = spec["Secrets"]
+    assert reference["File"] == {"Name": "probe_password", "UID": "0", "GID": "0", "Mode": 0o400}
+    first_name = reference["SecretName"]
+    assert re.fullmatch(rf"{VAULTED}-probe_password-[0-9a-f]{{12}}", first_name)
+    assert secret_in_task(swarm_site, clients) == "probe-one-4f1c"
+
+    up_with_secret(swarm_site, "probe-two-9d2e")
+    decisions = {d.name: d.operation for d in swarm_site.mocks.current.decisions}
+    assert decisions[f"secret-{VAULTED}-probe_password"] == REPLACE
+    assert decisions[f"service-{VAULTED}"] == UPDATE
+    (reference,) = manager.api.inspect_service(VAULTED)["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    assert reference["SecretName"] != first_name
+    names = {s["Spec"]["Name"] for s in manager.api.secrets()}
+    assert reference["SecretName"] in names and first_name not in names  # the old version is gone
+    assert secret_in_task(swarm_site, clients) == "probe-two-9d2e"
