@@ -65,7 +65,7 @@ STAGE_INSTEAD = {
     "filestore_cidr": "NFS volumes are not supported; use drbd volumes",
     "kickstart_config": "install Debian on the machines yourself; they are prepared hosts here",
 }
-SECRET_KEY = "hive:{name}"  # where a service secret goes (see _secrets_script)
+SECRET_KEY = "services:{name}"  # where a service secret goes: the services namespace (see _secrets_script)
 SECRET_NAME = re.compile(r"(?i)pass(word)?|secret|token|credential|private_key|api_key|apikey")
 TEMPLATE = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.S)
 
@@ -341,9 +341,8 @@ def _group_var_notes(group_vars: Mapping[str, Any]) -> list[str]:
 def _secrets_script(group_vars: Mapping[str, Any], stages: Mapping[str, Any], hive_path: str) -> str:
     """The commands to set the project's secrets; each reads its value from the terminal, none is written here.
 
-    A service secret (a secret group variable) is listed as a commented command under :data:`SECRET_KEY`:
-    the stage check refuses keys it does not know until services can reference config values (issue 14 part
-    B), so running it earlier would break the stage."""
+    A service secret (a secret group variable) is listed as a commented command under :data:`SECRET_KEY`: a
+    ``services:`` key no service references is refused, so it is set once a service names it (``secrets:``)."""
     lines = [
         "#!/usr/bin/env bash",
         f"# Secrets of the hive-builder project ({hive_path}, inventory/group_vars), to set as Pulumi secrets.",
@@ -361,7 +360,7 @@ def _secrets_script(group_vars: Mapping[str, Any], stages: Mapping[str, Any], hi
         for name in secret_vars:
             key = shlex.quote(SECRET_KEY.format(name=name))
             lines.append(
-                f"# {name}: a service secret; once services can reference config values (README, Services):\n"
+                f"# {name}: a service secret; once a service names it (secrets: [{name}], README, Services):\n"
                 f"# pulumi config set --secret --stack {shlex.quote(stage)} {key}"
             )
     return "\n".join(lines) + "\n"

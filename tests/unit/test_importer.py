@@ -154,7 +154,7 @@ def test_no_secret_value_is_written(imported):
 def test_secrets_become_commands_that_ask_for_the_value(imported):
     script = (imported / "import-secrets.sh").read_text().splitlines()
     assert "pulumi config set --secret --stack production hive:ssh_private_key < PATH/TO/KEY" in script
-    assert "# pulumi config set --secret --stack staging hive:db_password" in script
+    assert "# pulumi config set --secret --stack staging services:db_password" in script
 
 
 def test_every_untranslated_construct_is_listed(imported):
@@ -253,5 +253,5 @@ def test_vault_values_are_secrets_and_other_inventory_files_are_listed(tmp_path,
     capsys.readouterr()
     notes = (project / "import-hive-builder.txt").read_text().splitlines()
     assert "inventory/static.yml: plugin None: not a hive_inventory or hive_services file; not imported" in notes
-    assert "# pulumi config set --secret --stack staging hive:admin_key" in (project / "import-secrets.sh").read_text()
+    assert "# pulumi config set --secret --stack staging services:admin_key" in (project / "import-secrets.sh").read_text()
     assert all("ANSIBLE_VAULT" not in p.read_text() for p in project.rglob("*") if p.is_file())
