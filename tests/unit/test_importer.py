@@ -253,5 +253,6 @@ def test_vault_values_are_secrets_and_other_inventory_files_are_listed(tmp_path,
     capsys.readouterr()
     notes = (project / "import-hive-builder.txt").read_text().splitlines()
     assert "inventory/static.yml: plugin None: not a hive_inventory or hive_services file; not imported" in notes
-    assert "# pulumi config set --secret --stack staging services:admin_key" in (project / "import-secrets.sh").read_text()
+    script = (project / "import-secrets.sh").read_text()
+    assert "# pulumi config set --secret --stack staging services:admin_key" in script
     assert all("ANSIBLE_VAULT" not in p.read_text() for p in project.rglob("*") if p.is_file())
