@@ -33,6 +33,12 @@ SSH_KEY = (
     "-----END OPENSSH PRIVATE KEY-----\n"
 )
 FOUR = ["192.168.0.10", "192.168.0.11", "192.168.0.12", "192.168.0.13"]
+HOST_KEYS = {  # the operator's pinned keys (hive:host_keys), so every connection is known in a preview too
+    "s-hive0": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c",
+    "s-hive1": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIE5dw6ofRdfVqNUZsNMfszLjYqRtO43ol32D1uPybOU",
+    "s-hive2": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO1JKMYo0cLG6ukDOJBZlWEpWSc6XGP5NjbBRhSshzfR",
+    "s-hive3": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMqTrBcFGHBx1nuDx/8O/oEI6OxFMFdddyaHkzPb2r58",
+}
 BASE_CONFIG: dict[str, Any] = {
     "hive:name": "pdns",
     "hive:domain": "example.com",
@@ -41,8 +47,14 @@ BASE_CONFIG: dict[str, Any] = {
     "hive:ip_address_list": FOUR,
     "hive:separate_repository": True,
     "hive:ssh_private_key": SSH_KEY,
+    "hive:host_keys": HOST_KEYS,
 }
-SHARED_CONFIG = {**BASE_CONFIG, "hive:ip_address_list": FOUR[:3], "hive:separate_repository": False}
+SHARED_CONFIG = {
+    **BASE_CONFIG,
+    "hive:ip_address_list": FOUR[:3],
+    "hive:separate_repository": False,
+    "hive:host_keys": {h: k for h, k in HOST_KEYS.items() if h != "s-hive3"},
+}
 COMMON = ["wait-ready", "packages", "base", "firewall", "monitoring-node", "docker"]
 REPOSITORY = ["registry", "log-collector", "backup", "monitoring-errors", "monitoring-server"]
 DRBD = ["drbd-install", "drbd-pool"]  # the sample site has a drbd volume
@@ -262,6 +274,16 @@ def test_dial_settings_for_fresh_machines(separate):
         assert r.input("connection.dialErrorLimit") >= 30
         assert r.input("connection.perDialTimeout") >= 10
         assert r.input("connection.port") == 22
+
+
+def test_every_ssh_connection_pins_its_hosts_key(separate):
+    """Every command and copy over SSH, the provisioner's and the swarm layer's, carries ``hostKey``: the
+    provider then checks it with ssh.FixedHostKey instead of ignoring it (components/infra/host_keys.py)."""
+    by_ip = {ip: HOST_KEYS[f"s-hive{i}"] for i, ip in enumerate(FOUR)}
+    connections = [r for r in separate.custom_resources if r.type in (COMMAND, COPY)]
+    assert len(connections) > 40
+    for r in connections:
+        assert r.input("connection.hostKey") == by_ip[r.input("connection.host")], r.name
 
 
 def test_nothing_runs_on_a_host_while_planning(separate):
