@@ -317,6 +317,31 @@ apt_install() {
 }
 
 # systemd_running — true when systemd is PID 1 (false in a chroot).
+# download_https URL FILE [SHOWN] [SHA256] — fetch URL into FILE once (FILE is kept as a cache). https only,
+# redirects too (curl --proto/--proto-redir =https). With SHA256 (64 lower-case hex digits) FILE — a cached one
+# too — is checked before the caller uses it; a mismatch removes it and stops. SHOWN is what messages call URL
+# (a secret URL is never printed); the URL reaches curl on its stdin (-K -), not its command line (ps).
+download_https() {
+    local url=$1 file=$2 shown=${3:-$1} sha256=${4:-} actual
+    [[ $url =~ ^https://[^[:space:]]+$ ]] || die "$shown is not an https URL"
+    if [[ ! -s $file ]]; then
+        mkdir -p "${file%/*}"
+        log "downloading $shown"
+        curl -fsSL --proto =https --proto-redir =https --retry 5 --retry-delay 3 -o "$file.part" -K - \
+            <<<"url = \"$url\"" || die "cannot download $shown"
+        mv -f "$file.part" "$file"
+        changed "downloaded ${file##*/}"
+    fi
+    [[ -n $sha256 ]] || return 0
+    actual=$(sha256sum "$file") || die "cannot read $file"
+    actual=${actual%% *}
+    if [[ $actual != "$sha256" ]]; then
+        rm -f "$file"
+        die "${file##*/} from $shown has SHA-256 $actual, expected $sha256 (removed; check the URL and the digest)"
+    fi
+    log "${file##*/}: SHA-256 checked"
+}
+
 systemd_running() { [[ -d /run/systemd/system ]]; }
 
 # enable_unit UNIT — enable UNIT when it is not (reported as a change).

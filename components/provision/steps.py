@@ -308,7 +308,10 @@ def _drbd_url_is_secret(site: Site) -> bool:
 def _drbd_install_env(site: Site, host: Host) -> dict[str, str]:
     """A secret download URL (it may carry a token) goes on stdin, never on the command line."""
     url = "-" if _drbd_url_is_secret(site) else site.stage.drbd_download_url
-    return {"HIVE_DRBD_VERSION": site.stage.drbd_version, "HIVE_DRBD_URL": url}
+    env = {"HIVE_DRBD_VERSION": site.stage.drbd_version, "HIVE_DRBD_URL": url}
+    if site.stage.drbd_sha256 is not None:  # the host checks the tarball against it before use
+        env["HIVE_DRBD_SHA256"] = site.stage.drbd_sha256
+    return env
 
 
 def _drbd_install_stdin(site: Site) -> Stdin | None:

@@ -5,6 +5,7 @@ No root, network or Debian host needed: the steps themselves are exercised on re
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -454,3 +455,33 @@ def test_bundle_is_deterministic() -> None:
 
     assert bundle(HOSTSETUP, ["lib.sh", "base.sh"]) == bundle(HOSTSETUP, ["base.sh", "lib.sh", "base.sh"])
     assert bundle(HOSTSETUP, ["lib.sh"]) != bundle(HOSTSETUP, ["lib.sh", "base.sh"])
+
+
+# --- download_https: what a host downloads is what was meant --------------------------------------------------
+
+
+def test_download_https_refuses_a_plain_http_url(tmp_path: Path) -> None:
+    result = bash('download_https "http://example.invalid/drbd.tar.gz" "$T/cache/drbd.tar.gz"', tmp_path)
+    assert result.returncode == 1
+    assert "http://example.invalid/drbd.tar.gz is not an https URL" in result.stderr
+    assert not (tmp_path / "cache").exists()
+
+
+def test_download_https_accepts_a_cached_file_with_the_configured_digest(tmp_path: Path) -> None:
+    cached = tmp_path / "drbd.tar.gz"
+    cached.write_bytes(b"the tarball")
+    digest = hashlib.sha256(b"the tarball").hexdigest()
+    result = bash(f'download_https "https://example.invalid/x" "$T/drbd.tar.gz" "" {digest}', tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "drbd.tar.gz: SHA-256 checked" in result.stderr
+    assert cached.exists()
+
+
+def test_download_https_removes_and_refuses_a_file_with_another_digest(tmp_path: Path) -> None:
+    cached = tmp_path / "drbd.tar.gz"
+    cached.write_bytes(b"a tampered tarball")
+    actual = hashlib.sha256(b"a tampered tarball").hexdigest()
+    result = bash(f'download_https "https://example.invalid/x" "$T/drbd.tar.gz" "the source" {"0" * 64}', tmp_path)
+    assert result.returncode == 1
+    assert f"drbd.tar.gz from the source has SHA-256 {actual}, expected {'0' * 64}" in result.stderr
+    assert not cached.exists()

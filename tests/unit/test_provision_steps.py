@@ -378,3 +378,16 @@ def test_drbd_steps_run_on_hives_of_a_site_with_drbd_volumes(make_site):
 
 def test_no_drbd_steps_without_drbd_volumes(make_site):
     assert not {"drbd-install", "drbd-pool"} & set(names(make_site(), 0))
+
+
+DRBD_SERVICE = {"db": {"image": "x", "volumes": [{"source": "d", "target": "/d", "drbd": {"size": "1G"}}]}}
+
+
+def test_drbd_install_checks_the_configured_sha256(make_site):
+    digest = "ab" * 32
+    site = make_site(services=DRBD_SERVICE, **{"hive:drbd_sha256": digest.upper()})
+    assert spec(site, 0, "drbd-install").env["HIVE_DRBD_SHA256"] == digest
+
+
+def test_drbd_install_without_a_digest_gets_none(make_site):
+    assert "HIVE_DRBD_SHA256" not in spec(make_site(services=DRBD_SERVICE), 0, "drbd-install").env
