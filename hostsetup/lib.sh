@@ -402,26 +402,6 @@ ensure_gwbridge() {
     changed "docker_gwbridge on $subnet"
 }
 
-# manager_join_token PEER VAR — the manager join token of the swarm PEER (an ip) manages, read from PEER's
-# docker API (2376, mutual TLS with this host's certificate from docker.sh) into VAR. Never printed: the
-# token stays in this process (no step prints a secret, on any path). Fails (status 1, a reason on stderr
-# without the answer's body) when PEER does not answer as a swarm manager.
-manager_join_token() {
-    local peer=$1 body __t
-    body=$(curl -sS --max-time 10 --cacert /etc/docker/tls/ca.pem --cert /etc/docker/tls/cert.pem \
-        --key /etc/docker/tls/key.pem "https://$peer:2376/swarm" 2>/dev/null) || {
-        log "$peer:2376 does not answer /swarm"
-        return 1
-    }
-    __t=$(jq -r '.JoinTokens.Manager // empty' 2>/dev/null <<<"$body") || __t=''
-    unset body
-    [[ $__t =~ ^SWMTKN-[0-9A-Za-z-]+$ ]] || {
-        log "$peer answers /swarm without a manager join token"
-        return 1
-    }
-    printf -v "$2" '%s' "$__t"
-}
-
 # swarm_join_api MANAGER TOKEN — join the swarm through MANAGER (ip:port) as a manager, via the Engine API:
 # the token goes to the daemon on a pipe and never appears in a command line (the docker CLI only takes it
 # as an argument), and is cut out of any error text. Waits (bounded) until the node is active.

@@ -400,9 +400,15 @@ def staged(tmp_path: Path, fake_swarm: dict[str, str]) -> Path:
 
 @pytest.mark.parametrize("outcome", ["ok", "fail"])
 def test_swarm_join_never_prints_the_join_token(staged: Path, fake_swarm: dict[str, str], outcome: str) -> None:
-    env = {**fake_swarm, "JOIN": outcome, "HIVE_ADVERTISE_ADDR": "10.0.0.6", "HIVE_MANAGER_ADDR": "10.0.0.5"}
+    env = {**fake_swarm, "JOIN": outcome, "HIVE_ADVERTISE_ADDR": "10.0.0.6", "HIVE_MANAGER_ADDRS": "10.0.0.5"}
     result = subprocess.run(
-        ["bash", str(staged / "swarm-join.sh")], env=env, capture_output=True, text=True, timeout=60, check=False
+        ["bash", str(staged / "swarm-join.sh")],
+        env=env,
+        input=TOKEN + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert (result.returncode == 0) == (outcome == "ok"), result.stderr
     if outcome == "fail":
@@ -412,6 +418,22 @@ def test_swarm_join_never_prints_the_join_token(staged: Path, fake_swarm: dict[s
         assert "joined the swarm through 10.0.0.5:2377" in result.stderr
     assert TOKEN not in result.stdout + result.stderr
     assert "secretpart" not in result.stdout + result.stderr
+
+
+def test_swarm_join_wants_a_join_token_on_stdin(staged: Path, fake_swarm: dict[str, str]) -> None:
+    env = {**fake_swarm, "JOIN": "ok", "HIVE_ADVERTISE_ADDR": "10.0.0.6", "HIVE_MANAGER_ADDRS": "10.0.0.5"}
+    result = subprocess.run(
+        ["bash", str(staged / "swarm-join.sh")],
+        env=env,
+        input="not-a-token\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "stdin holds no swarm join token" in result.stderr
+    assert "not-a-token" not in result.stderr
 
 
 def test_swarm_init_prints_nothing_on_stdout(staged: Path, fake_swarm: dict[str, str]) -> None:
