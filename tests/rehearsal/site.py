@@ -118,6 +118,7 @@ class RehearsalSite:
             **({"log": log} if log else {}),
         )
         self.generations: dict[str, int] = {}
+        self.extra_config: dict[str, Any] = {}  # a test's own stage keys (over the defaults below)
         self.runs: list[ProgramRun] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class RehearsalSite:
         }
         if self.generations:
             config["hive:host_generation"] = dict(self.generations)
-        return config
+        return config | self.extra_config
 
     def up(self) -> ProgramRun:
         """``pulumi up``: raises what the program (or a failing command) raised."""
