@@ -518,3 +518,21 @@ def test_host_generation_reruns_only_that_hosts_steps(separate_up):
     changed = {name for name in before if before[name] != after[name]}
     assert changed and all(name.startswith("s-hive1-") for name in changed)
     assert {name for name in before if name.startswith("s-hive1-")} == changed
+
+
+def test_the_program_reads_the_join_token_with_its_own_client_certificate(separate_up):
+    """A host's certificate is no docker client: the local ``swarm-token`` command reads the token from the
+    hives (the first one first) with the program's client key on stdin, after swarm-init, never logged."""
+    program = separate_up
+    token = program.one("command:local:Command", "provision-swarm-token")
+    assert token.input("create") == (
+        "python3 components/provision/join_token.py 192.168.0.10:2376 192.168.0.11:2376 192.168.0.12:2376"
+    )
+    key = program.one("tls:index/privateKey:PrivateKey", "pki-client-key").outputs["privateKeyPem"]
+    cert = program.one("tls:index/locallySignedCert:LocallySignedCert", "pki-client-cert").outputs["certPem"]
+    ca = program.one("tls:index/selfSignedCert:SelfSignedCert", "pki-ca").outputs["certPem"]
+    assert token.input("stdin") == "".join(p if p.endswith("\n") else p + "\n" for p in (key, cert, ca))
+    assert token.is_secret_input("stdin") and token.input("logging") == "none"
+    assert {"stdout", "stderr"} <= set(token.additional_secret_outputs)
+    assert token.depends_on(program.one(COMMAND, "s-hive0-swarm-init"))
+    assert token.input("triggers") == [f"s-hive{i}.pdns@{FOUR[i]}#generation-0" for i in range(3)]
