@@ -102,3 +102,21 @@ def test_a_changed_host_key_is_refused_until_the_host_is_marked_replaced(site):
     assert f"{CHANGED_HOST}-host-key" in scanned  # scanned again: the replaced machine's key is pinned now
     assert not {f"{h.hostname}-host-key" for h in site.hosts if h.hostname != CHANGED_HOST} & scanned
     assert site.ok(CHANGED_HOST, "docker info -f '{{.Swarm.LocalNodeState}}'").strip() == "active"
+
+
+def test_a_replaced_first_hive_joins_the_swarm_its_peers_run(site):
+    """The first hive replaced (marked so): its key is scanned again, swarm-init finds a peer on the swarm port
+    and founds no second swarm, and its swarm-join joins the peers' swarm with the token the program read —
+    from a peer, the new first hive being no manager yet — with the program's client certificate."""
+    first = site.first_hive.hostname
+    site.lab.replace_host(first)
+    site.generations[first] = site.generations.get(first, 0) + 1
+    site.up()
+    ran = {e.name: e for e in site.mocks.current.executions}
+    assert ran[f"{first}-swarm-init"].ok and ran["provision-swarm-token"].ok
+    assert "changed" in ran[f"{first}-swarm-join"].summary
+    nodes = site.ok("s-hive1", "docker node ls --format '{{.Hostname}} {{.Status}} {{.ManagerStatus}}'").split("\n")
+    assert sorted(line.split()[0] for line in nodes if line) == ["s-hive0", "s-hive1", "s-hive2"]  # one entry each
+    assert all(line.split()[1] == "Ready" for line in nodes if line)
+    cluster = {site.ok(h, "docker info -f '{{.Swarm.Cluster.ID}}'").strip() for h in ("s-hive0", "s-hive1", "s-hive2")}
+    assert len(cluster) == 1  # one swarm, not a second one founded by the new first hive
