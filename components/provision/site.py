@@ -9,7 +9,7 @@ from another. The program reads it with its own client certificate: ``<name>-swa
 key, its certificate and the server CA on stdin; the first hive, then the others, at the address and docker
 port the program reaches them on). Its stdout is the token: a secret output, never logged (``logging: none``),
 kept in the state and given to every ``swarm-join`` on stdin. It runs after the first hive's ``swarm-init`` and
-again whenever a hive is replaced (``triggers``: the hives' identities); otherwise the state's token is reused
+again when the first hive is replaced (``triggers``: its identity); otherwise the state's token is reused
 (pulumi-command runs a local command only on create/update: ``provider/pkg/provider/local/commandController.go``).
 """
 
@@ -154,7 +154,9 @@ class SiteProvisioner(pulumi.ComponentResource):
                 f"{self._name}-swarm-token",
                 create=targets.apply(lambda ts: " ".join([JOIN_TOKEN_COMMAND, *(shlex.quote(t) for t in ts)])),
                 stdin=pki.client_bundle(),
-                triggers=[m.identity for m in machines],
+                # the token lives as long as the swarm: read again only when the first hive was replaced (a new
+                # swarm, or one its peers still run); other hives' replacements keep it
+                triggers=[machines[0].identity],
                 logging=local.Logging.NONE,
                 add_previous_output_in_env=False,
                 opts=pulumi.ResourceOptions(
