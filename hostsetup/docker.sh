@@ -55,9 +55,10 @@ key=${PEM_BLOCKS[0]} cert=${PEM_BLOCKS[1]} ca=${PEM_BLOCKS[2]} client_ca=${PEM_B
 apt_install ca-certificates jq openssl
 [[ $(printf '%s' "$key" | openssl pkey -pubout) == "$(printf '%s' "$cert" | openssl x509 -noout -pubkey)" ]] ||
     die "the host key on stdin does not belong to the host certificate"
-printf '%s' "$cert" | openssl verify -no_check_time -CAfile <(printf '%s' "$ca") >/dev/null ||
-    die "the host certificate is not signed by the server CA on stdin"
-! printf '%s' "$cert" | openssl verify -no_check_time -CAfile <(printf '%s' "$client_ca") >/dev/null 2>&1 ||
+# only the CA named (not the system store: after the first run it holds the server CA too)
+verify_by() { openssl verify -no_check_time -no-CApath -no-CAstore -CAfile <(printf '%s' "$1") >/dev/null 2>&1; }
+printf '%s' "$cert" | verify_by "$ca" || die "the host certificate is not signed by the server CA on stdin"
+! printf '%s' "$cert" | verify_by "$client_ca" ||
     die "the host certificate is signed by the client CA: a host would be a docker client"
 
 restart=0

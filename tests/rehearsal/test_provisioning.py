@@ -386,7 +386,8 @@ def test_every_step_run_again_by_hand_reports_unchanged(site):
         results = []
         for command in by_host[ip]:  # one host's steps one after the other, as provisioned
             rc, _, err = site.lab.ssh(ip, command.inputs["create"], stdin=command.inputs.get("stdin"), timeout=600)
-            results.append((command.name, rc, err.rstrip("\n").rsplit("\n", 1)[-1]))
+            lines = err.rstrip("\n").split("\n")
+            results.append((command.name, rc, lines[-1] if rc == 0 else "\n".join(lines[-4:])))
         return results
 
     with ThreadPoolExecutor(len(by_host)) as pool:
