@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 
-from components.inventory.exports import Endpoint, ssh_config
+from components.inventory.exports import Endpoint, known_hosts, ssh_config
 from components.monitoring.endpoints import monitoring_output
 from components.program_site import ALLOCATIONS_OUTPUT, ProgramSite
 from components.swarm.image_digest import OUTPUT as IMAGES_OUTPUT
@@ -16,12 +16,14 @@ if TYPE_CHECKING:
     from components.hive import Hive
 
 IDENTITY_FILE = "~/.ssh/hive_{stack}"
+KNOWN_HOSTS_FILE = "~/.ssh/hive_{stack}_known_hosts"
 
 
 def export_outputs(program: ProgramSite, hive: Hive) -> None:
     site = program.site
     addresses = pulumi.Output.all(*[host.published_ip for host in hive.hosts])
     ports = pulumi.Output.all(*[host.ssh_port for host in hive.hosts])
+    host_keys = pulumi.Output.all(*[host.host_key for host in hive.hosts])
 
     def host_table(values: list[Any]) -> dict[str, dict[str, Any]]:
         return {
@@ -36,17 +38,26 @@ def export_outputs(program: ProgramSite, hive: Hive) -> None:
         }
 
     def endpoints(values: list[Any]) -> list[Endpoint]:
-        address_list, port_list = values
-        return [Endpoint(h.spec.fqdn, a, int(p)) for h, a, p in zip(hive.hosts, address_list, port_list, strict=True)]
+        address_list, port_list, key_list = values
+        return [
+            Endpoint(h.spec.fqdn, a, int(p), k)
+            for h, a, p, k in zip(hive.hosts, address_list, port_list, key_list, strict=True)
+        ]
 
-    all_endpoints = pulumi.Output.all(addresses, ports).apply(endpoints)
+    all_endpoints = pulumi.Output.all(addresses, ports, host_keys).apply(endpoints)
     pulumi.export("hosts", addresses.apply(host_table))
     pulumi.export(
         "ssh_config",
         all_endpoints.apply(
-            lambda eps: ssh_config(eps, site.stage.ssh_user, IDENTITY_FILE.format(stack=site.stage.stack))
+            lambda eps: ssh_config(
+                eps,
+                site.stage.ssh_user,
+                IDENTITY_FILE.format(stack=site.stage.stack),
+                KNOWN_HOSTS_FILE.format(stack=site.stage.stack),
+            )
         ),
     )
+    pulumi.export("ssh_known_hosts", all_endpoints.apply(known_hosts))  # the pinned host keys (public)
     pulumi.export("ssh_private_key", pulumi.Output.secret(hive.ssh_private_key))
     pulumi.export("dns_delegation", hive.swarm.dns_delegation)
     pulumi.export("inventory", program.resolved.apply(lambda s: json.loads(json.dumps(s.to_json()))))

@@ -1,5 +1,14 @@
-"""The stage's PKI (pulumi-tls): one CA, a server+client certificate per host, a client certificate for the
-program's own docker access. Every private key is a secret in state and in what this component exposes.
+"""The stage's PKI (pulumi-tls): two CAs, so that a host's identity is not a client identity (issue 15).
+
+* the server CA (``ca.<name>``) signs one certificate per host, **server auth only**: dockerd's and the
+  registry's TLS identity; every client (the program's docker provider, the docker CLI, the backup agent,
+  the hosts' docker/curl for the registry) verifies servers against it;
+* the client CA (``client-ca.<name>``) signs only the program's client certificate and, where some service has
+  backup_scripts, the repository's backup agent's (``backup.<name>``). It is every dockerd's ``tlscacert``
+  (hostsetup/docker.sh): no host key — not even the repository's, which the registry group can read — is
+  accepted by any docker API.
+
+Every private key is a secret in state and in what this component exposes.
 
 Key type: ECDSA P-384 throughout (hive-builder used RSA-4096). P-384 is at least as strong (≈192-bit vs
 ≈140-bit security), its keys are generated in milliseconds instead of seconds (the tls provider — and the
@@ -28,7 +37,7 @@ CA_EARLY_RENEWAL_HOURS = HOURS_PER_YEAR  # renewed by the first `pulumi up` in i
 CERT_VALIDITY_HOURS = 5 * HOURS_PER_YEAR
 CERT_EARLY_RENEWAL_HOURS = HOURS_PER_YEAR // 2  # renewed by the first `pulumi up` in its last half year
 CA_USES = ["cert_signing", "crl_signing", "key_encipherment", "digital_signature"]
-HOST_USES = ["server_auth", "client_auth", "digital_signature", "key_encipherment"]
+HOST_USES = ["server_auth", "digital_signature", "key_encipherment"]  # no client_auth: not a docker client
 CLIENT_USES = ["client_auth", "digital_signature", "key_encipherment"]
 ORGANIZATION = "hive"
 LOOPBACK = "127.0.0.1"
@@ -61,7 +70,8 @@ def join_pems(*pems: pulumi.Input[str]) -> pulumi.Output[str]:
 class Pki(pulumi.ComponentResource):
     """CA, host certificates (``hosts[fqdn]``) and the program's client certificate, for one stage."""
 
-    ca_cert_pem: pulumi.Output[str]
+    ca_cert_pem: pulumi.Output[str]  # the server CA: what clients verify hosts with
+    client_ca_cert_pem: pulumi.Output[str]  # the client CA: what dockerd verifies clients with
     hosts: dict[str, HostTls]
     client_key_pem: pulumi.Output[str]
     client_cert_pem: pulumi.Output[str]
@@ -72,27 +82,33 @@ class Pki(pulumi.ComponentResource):
         stage = args.site.stage
         child = pulumi.ResourceOptions(parent=self)
 
-        ca_key = self._key(f"{name}-ca-key")
-        ca_cert = tls.SelfSignedCert(
-            f"{name}-ca",
-            private_key_pem=ca_key.private_key_pem,
-            is_ca_certificate=True,
-            set_subject_key_id=True,
-            subject=tls.SelfSignedCertSubjectArgs(
-                common_name=f"ca.{stage.name}", organization=ORGANIZATION, organizational_unit=stage.stage
-            ),
-            validity_period_hours=CA_VALIDITY_HOURS,
-            early_renewal_hours=CA_EARLY_RENEWAL_HOURS,
-            allowed_uses=CA_USES,
-            opts=child,
-        )
-        self.ca_cert_pem = ca_cert.cert_pem
-        ca_key_pem = pulumi.Output.secret(ca_key.private_key_pem)
+        def authority(prefix: str, common_name: str) -> tuple[tls.SelfSignedCert, pulumi.Output[str]]:
+            key = self._key(f"{prefix}-key")
+            cert = tls.SelfSignedCert(
+                prefix,
+                private_key_pem=key.private_key_pem,
+                is_ca_certificate=True,
+                set_subject_key_id=True,
+                subject=tls.SelfSignedCertSubjectArgs(
+                    common_name=common_name, organization=ORGANIZATION, organizational_unit=stage.stage
+                ),
+                validity_period_hours=CA_VALIDITY_HOURS,
+                early_renewal_hours=CA_EARLY_RENEWAL_HOURS,
+                allowed_uses=CA_USES,
+                opts=child,
+            )
+            return cert, pulumi.Output.secret(key.private_key_pem)
+
+        server_ca = authority(f"{name}-ca", f"ca.{stage.name}")
+        client_ca = authority(f"{name}-client-ca", f"client-ca.{stage.name}")
+        self.ca_cert_pem = server_ca[0].cert_pem
+        self.client_ca_cert_pem = client_ca[0].cert_pem
 
         def sign(
             prefix: str,
             subject: tls.CertRequestSubjectArgs,
             uses: list[str],
+            ca: tuple[tls.SelfSignedCert, pulumi.Output[str]],
             dns_names: list[str] | None = None,
             ip_addresses: list[pulumi.Input[str]] | None = None,
         ) -> HostTls:
@@ -108,8 +124,8 @@ class Pki(pulumi.ComponentResource):
             cert = tls.LocallySignedCert(
                 f"{prefix}-cert",
                 cert_request_pem=request.cert_request_pem,
-                ca_private_key_pem=ca_key_pem,
-                ca_cert_pem=ca_cert.cert_pem,
+                ca_private_key_pem=ca[1],
+                ca_cert_pem=ca[0].cert_pem,
                 validity_period_hours=CERT_VALIDITY_HOURS,
                 early_renewal_hours=CERT_EARLY_RENEWAL_HOURS,
                 set_subject_key_id=True,
@@ -129,6 +145,7 @@ class Pki(pulumi.ComponentResource):
                 f"{name}-{spec.hostname}",
                 tls.CertRequestSubjectArgs(common_name=spec.fqdn, organization=ORGANIZATION),
                 HOST_USES,
+                server_ca,
                 dns_names=[spec.fqdn, spec.hostname],
                 ip_addresses=addresses,
             )
@@ -137,6 +154,7 @@ class Pki(pulumi.ComponentResource):
             f"{name}-client",
             tls.CertRequestSubjectArgs(common_name=f"client.{stage.name}", organization=ORGANIZATION),
             CLIENT_USES,
+            client_ca,
         )
         self.client_key_pem = client.key_pem
         self.client_cert_pem = client.cert_pem
@@ -147,6 +165,7 @@ class Pki(pulumi.ComponentResource):
                 f"{name}-backup-agent",
                 tls.CertRequestSubjectArgs(common_name=f"backup.{stage.name}", organization=ORGANIZATION),
                 CLIENT_USES,
+                client_ca,
             )
             if needs_agent(args.site)
             else None
@@ -154,6 +173,7 @@ class Pki(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "ca_cert_pem": self.ca_cert_pem,
+                "client_ca_cert_pem": self.client_ca_cert_pem,
                 "client_cert_pem": self.client_cert_pem,
                 "client_key_pem": self.client_key_pem,
             }
@@ -168,12 +188,16 @@ class Pki(pulumi.ComponentResource):
         )
 
     def backup_bundle(self) -> pulumi.Output[str]:
-        """The backup agent's key, its client certificate and the CA certificate (secret)."""
+        """The backup agent's key, its client certificate and the server CA certificate (secret)."""
         if self.backup_agent is None:
             raise ValueError("this site has no backup_scripts: no backup agent identity")
         return join_pems(self.backup_agent.key_pem, self.backup_agent.cert_pem, self.ca_cert_pem)
 
     def docker_bundle(self, fqdn: str) -> pulumi.Output[str]:
-        """What the docker step reads on stdin: host key, host certificate, CA certificate (secret)."""
+        """What the docker step reads on stdin: host key, host certificate, server CA, client CA (secret)."""
         host = self.hosts[fqdn]
-        return join_pems(host.key_pem, host.cert_pem, self.ca_cert_pem)
+        return join_pems(host.key_pem, host.cert_pem, self.ca_cert_pem, self.client_ca_cert_pem)
+
+    def client_bundle(self) -> pulumi.Output[str]:
+        """The program's own client key, its certificate and the server CA (secret): the join token reader's."""
+        return join_pems(self.client_key_pem, self.client_cert_pem, self.ca_cert_pem)

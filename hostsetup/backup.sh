@@ -9,7 +9,7 @@
 #                               "offsite": null | {"repository": restic repository, "keep_days": n}}
 #         HIVE_BACKUP_SERVICES  JSON {service: [backup_scripts entries]} (may be {})
 #         HIVE_BACKUP_OFFSITE   1: off-site copies with restic (HIVE_BACKUP_CONF has "offsite"), 0: none
-# Stdin:  three PEM blocks: the agent's private key, its client certificate, the CA certificate; then, when
+# Stdin:  three PEM blocks: the agent's private key, its client certificate, the server CA certificate; then, when
 #         HIVE_BACKUP_CONF has "offsite", lines NAME=value: RESTIC_PASSWORD=… and the object store's
 #         credentials (AWS_ACCESS_KEY_ID=…, AWS_SECRET_ACCESS_KEY=…, AZURE_ACCOUNT_KEY=…, …)
 # Files:  /usr/local/sbin/hive-backup, /etc/hive/backup.conf, /etc/hive/backup-services.json,

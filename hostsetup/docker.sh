@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# docker.sh — Debian's docker engine with the docker API on tcp 2376 (mutual TLS with the hive CA), the hive
-# CA trusted system-wide, docker0 and local bridge networks inside internal_cidr.
+# docker.sh — Debian's docker engine with the docker API on tcp 2376 (mutual TLS: the host's server certificate;
+# only clients the client CA signed — the program's, the backup agent's — are accepted, never another host's
+# certificate), the hive's server CA trusted system-wide, docker0 and local bridge networks inside internal_cidr.
 #
-# Usage:  cat host.key host.crt ca.crt | sudo env HIVE_FQDN=s-hive0.pdns HIVE_BIP=172.31.252.1/24 \
+# Usage:  cat host.key host.crt ca.crt client-ca.crt | sudo env HIVE_FQDN=s-hive0.pdns HIVE_BIP=172.31.252.1/24 \
 #             HIVE_ADDRESS_POOL=172.31.253.0/24 HIVE_ADMIN_USER=admin bash docker.sh
 # Env:    HIVE_FQDN          this host's fully qualified name (logging only)
 #         HIVE_BIP           docker0's address `a.b.c.d/n` (a network address gets +1); empty: docker default
 #         HIVE_ADDRESS_POOL  CIDR for docker's local networks (/24 each, or the pool's own prefix when longer);
 #                            empty: docker default
 #         HIVE_ADMIN_USER    added to group docker
-# Stdin:  three PEM blocks in this order: the host's private key, the host's certificate, the CA certificate
-# Files:  /etc/docker/tls/{key.pem,cert.pem,ca.pem}, /usr/local/share/ca-certificates/hive-ca.crt,
+# Stdin:  four PEM blocks in this order: the host's private key, the host's certificate, the server CA
+#         certificate (it signed the host certificates), the client CA certificate (dockerd's tlscacert)
+# Files:  /etc/docker/tls/{key.pem,cert.pem,ca.pem,client-ca.pem}, /usr/local/share/ca-certificates/hive-ca.crt,
 #         /etc/docker/daemon.json, /etc/systemd/system/docker.service.d/10-hive.conf
 # docker is restarted only when one of these files changed.
 set -Eeuo pipefail
@@ -41,17 +43,23 @@ fi
 
 # --- TLS material from stdin
 read_pem_blocks
-((${#PEM_BLOCKS[@]} == 3)) || die "expected 3 PEM blocks on stdin (key, cert, CA), got ${#PEM_BLOCKS[@]}"
-key=${PEM_BLOCKS[0]} cert=${PEM_BLOCKS[1]} ca=${PEM_BLOCKS[2]}
+((${#PEM_BLOCKS[@]} == 4)) ||
+    die "expected 4 PEM blocks on stdin (key, cert, server CA, client CA), got ${#PEM_BLOCKS[@]}"
+key=${PEM_BLOCKS[0]} cert=${PEM_BLOCKS[1]} ca=${PEM_BLOCKS[2]} client_ca=${PEM_BLOCKS[3]}
 [[ $key == "-----BEGIN "*"PRIVATE KEY-----"* ]] || die "the first PEM block on stdin is not a private key"
-[[ $cert == "-----BEGIN CERTIFICATE-----"* && $ca == "-----BEGIN CERTIFICATE-----"* ]] ||
-    die "the second and third PEM blocks on stdin must be certificates (host, CA)"
+[[ $cert == "-----BEGIN CERTIFICATE-----"* && $ca == "-----BEGIN CERTIFICATE-----"* &&
+    $client_ca == "-----BEGIN CERTIFICATE-----"* ]] ||
+    die "the second to fourth PEM blocks on stdin must be certificates (host, server CA, client CA)"
+[[ $ca != "$client_ca" ]] || die "the server CA and the client CA on stdin are the same certificate"
 
 apt_install ca-certificates jq openssl
 [[ $(printf '%s' "$key" | openssl pkey -pubout) == "$(printf '%s' "$cert" | openssl x509 -noout -pubkey)" ]] ||
     die "the host key on stdin does not belong to the host certificate"
-printf '%s' "$cert" | openssl verify -no_check_time -CAfile <(printf '%s' "$ca") >/dev/null ||
-    die "the host certificate is not signed by the CA on stdin"
+# only the CA named (not the system store: after the first run it holds the server CA too)
+verify_by() { openssl verify -no_check_time -no-CApath -no-CAstore -CAfile <(printf '%s' "$1") >/dev/null 2>&1; }
+printf '%s' "$cert" | verify_by "$ca" || die "the host certificate is not signed by the server CA on stdin"
+! printf '%s' "$cert" | verify_by "$client_ca" ||
+    die "the host certificate is signed by the client CA: a host would be a docker client"
 
 restart=0
 mkdir -p /etc/docker/tls
@@ -59,6 +67,7 @@ chmod 0755 /etc/docker /etc/docker/tls
 install_file_if_changed "$key" /etc/docker/tls/key.pem 0600 && restart=1
 install_file_if_changed "$cert" /etc/docker/tls/cert.pem 0644 && restart=1
 install_file_if_changed "$ca" /etc/docker/tls/ca.pem 0644 && restart=1
+install_file_if_changed "$client_ca" /etc/docker/tls/client-ca.pem 0644 && restart=1
 if install_file_if_changed "$ca" /usr/local/share/ca-certificates/hive-ca.crt 0644; then
     update-ca-certificates >&2
     restart=1 # dockerd reads the system trust store (registry access) once, at start
@@ -68,7 +77,7 @@ daemon_json=$(jq -n --arg bip "$bip" --arg pool "$pool" --argjson size "$pool_si
     "hosts": ["unix:///var/run/docker.sock", "tcp://0.0.0.0:2376"],
     "tls": true,
     "tlsverify": true,
-    "tlscacert": "/etc/docker/tls/ca.pem",
+    "tlscacert": "/etc/docker/tls/client-ca.pem",
     "tlscert": "/etc/docker/tls/cert.pem",
     "tlskey": "/etc/docker/tls/key.pem",
     "features": {"containerd-snapshotter": false},

@@ -7,9 +7,12 @@
 #         sudo env HIVE_DRBD_VERSION=9.2.16 HIVE_DRBD_URL=… \
 #             HIVE_DRBD_MODULE_URL='https://repo.example/drbd-modules-{kernel}_{version}_amd64.deb' bash drbd-install.sh
 # Env:    HIVE_DRBD_VERSION     the DRBD 9 release, e.g. 9.2.16
-#         HIVE_DRBD_URL         the release's source tarball; a literal "{version}" in it is replaced by the version;
-#                               "-": read it from stdin (a secret URL, e.g. with a token: never printed, never in ps)
-#         HIVE_DRBD_MODULE_URL  (opt) a prebuilt module package (.deb, e.g. `dkms mkbmdeb` output made once on one
+#         HIVE_DRBD_URL         the release's source tarball (https only); a literal "{version}" in it is replaced by
+#                               the version; "-": read it from stdin (a secret URL, e.g. with a token: never
+#                               printed, never in ps)
+#         HIVE_DRBD_SHA256      (opt) the tarball's SHA-256 (64 hex digits): checked before the tarball is used
+#                               (a cached one too); a mismatch removes it and stops. Unset: not checked
+#         HIVE_DRBD_MODULE_URL  (opt, https only) a prebuilt module package (.deb, e.g. `dkms mkbmdeb` output made once on one
 #                               host) for this kernel, installed instead of building; "{version}" and "{kernel}"
 #                               (`uname -r`) in it are replaced. Unset: the DKMS build from HIVE_DRBD_URL.
 # Stdin:  the source URL when HIVE_DRBD_URL is "-", else nothing
@@ -32,13 +35,16 @@ url=$HIVE_DRBD_URL
 url=${url//\{version\}/$version}
 shown=$url
 [[ $HIVE_DRBD_URL != - ]] || shown="the DRBD source URL (secret)"
-[[ $url =~ ^https?://[^[:space:]]+$ ]] || die "HIVE_DRBD_URL '$shown' is not an http(s) URL"
+[[ $url =~ ^https://[^[:space:]]+$ ]] || die "HIVE_DRBD_URL '$shown' is not an https URL"
+sha256=${HIVE_DRBD_SHA256:-}
+sha256=${sha256,,}
+[[ -z $sha256 || $sha256 =~ ^[0-9a-f]{64}$ ]] || die "HIVE_DRBD_SHA256 '$sha256' is not 64 hexadecimal digits"
 kernel=$(uname -r)
 module_url=${HIVE_DRBD_MODULE_URL:-}
 module_url=${module_url//\{version\}/$version}
 module_url=${module_url//\{kernel\}/$kernel}
-[[ -z $module_url || $module_url =~ ^https?://[^[:space:]]+$ ]] ||
-    die "HIVE_DRBD_MODULE_URL '$module_url' is not an http(s) URL"
+[[ -z $module_url || $module_url =~ ^https://[^[:space:]]+$ ]] ||
+    die "HIVE_DRBD_MODULE_URL '$module_url' is not an https URL"
 src=/usr/src/drbd-$version
 cache=/var/cache/hive/drbd-$version.tar.gz
 
@@ -46,19 +52,6 @@ loaded_version() { cat /sys/module/drbd/version 2>/dev/null || true; }
 drbd_in_use() { compgen -G '/sys/block/drbd*' >/dev/null; }
 dkms_state() { dkms status -m drbd -v "$version" -k "$kernel" 2>/dev/null || true; }
 installed_version() { modinfo -k "$kernel" -F version drbd 2>/dev/null || true; }
-
-# download URL FILE [SHOWN] — fetch URL into FILE once (kept as a cache; a broken one is removed by the caller);
-# SHOWN is what messages call it (a secret URL is never printed). The URL reaches curl on its stdin (-K -), not
-# on its command line (ps shows command lines).
-download() {
-    local url=$1 file=$2 shown=${3:-$1}
-    [[ -s $file ]] && return 0
-    mkdir -p "${file%/*}"
-    log "downloading $shown"
-    curl -fsSL --retry 5 --retry-delay 3 -o "$file.part" -K - <<<"url = \"$url\"" || die "cannot download $shown"
-    mv -f "$file.part" "$file"
-    changed "downloaded ${file##*/}"
-}
 
 # --- user space: drbd-utils, LVM thin provisioning, file system tools
 apt_install drbd-utils lvm2 thin-provisioning-tools xfsprogs e2fsprogs kmod jq
@@ -101,7 +94,7 @@ package_has_module() {
 install_package() {
     local deb=/var/cache/hive/drbd-modules-$version-$kernel.deb
     apt_install curl ca-certificates
-    download "$module_url" "$deb"
+    download_https "$module_url" "$deb"
     if ! package_has_module "$deb"; then
         rm -f "$deb"
         die "$module_url is no DRBD module package for kernel $kernel (build one for this kernel, e.g. dkms mkbmdeb)"
@@ -121,7 +114,7 @@ build_with_dkms() {
     apt_install "$headers" dkms make gcc curl ca-certificates coccinelle
 
     if [[ ! -f $src/dkms.conf ]]; then
-        download "$url" "$cache" "$shown"
+        download_https "$url" "$cache" "$shown" "$sha256"
         work=$(mktemp -d /var/tmp/hive-drbd.XXXXXX)
         tar -xzf "$cache" -C "$work" || { rm -rf "$work"; die "$cache is not a gzip tarball (remove it to download again)"; }
         top=$work/drbd-$version

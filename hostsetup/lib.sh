@@ -319,6 +319,31 @@ apt_install() {
 }
 
 # systemd_running — true when systemd is PID 1 (false in a chroot).
+# download_https URL FILE [SHOWN] [SHA256] — fetch URL into FILE once (FILE is kept as a cache). https only,
+# redirects too (curl --proto/--proto-redir =https). With SHA256 (64 lower-case hex digits) FILE — a cached one
+# too — is checked before the caller uses it; a mismatch removes it and stops. SHOWN is what messages call URL
+# (a secret URL is never printed); the URL reaches curl on its stdin (-K -), not its command line (ps).
+download_https() {
+    local url=$1 file=$2 shown=${3:-$1} sha256=${4:-} actual
+    [[ $url =~ ^https://[^[:space:]]+$ ]] || die "$shown is not an https URL"
+    if [[ ! -s $file ]]; then
+        mkdir -p "${file%/*}"
+        log "downloading $shown"
+        curl -fsSL --proto =https --proto-redir =https --retry 5 --retry-delay 3 -o "$file.part" -K - \
+            <<<"url = \"$url\"" || die "cannot download $shown"
+        mv -f "$file.part" "$file"
+        changed "downloaded ${file##*/}"
+    fi
+    [[ -n $sha256 ]] || return 0
+    actual=$(sha256sum "$file") || die "cannot read $file"
+    actual=${actual%% *}
+    if [[ $actual != "$sha256" ]]; then
+        rm -f "$file"
+        die "${file##*/} from $shown has SHA-256 $actual, expected $sha256 (removed; check the URL and the digest)"
+    fi
+    log "${file##*/}: SHA-256 checked"
+}
+
 systemd_running() { [[ -d /run/systemd/system ]]; }
 
 # enable_unit UNIT — enable UNIT when it is not (reported as a change).
@@ -377,26 +402,6 @@ ensure_gwbridge() {
         --opt com.docker.network.bridge.enable_ip_masquerade=true \
         docker_gwbridge >/dev/null
     changed "docker_gwbridge on $subnet"
-}
-
-# manager_join_token PEER VAR — the manager join token of the swarm PEER (an ip) manages, read from PEER's
-# docker API (2376, mutual TLS with this host's certificate from docker.sh) into VAR. Never printed: the
-# token stays in this process (no step prints a secret, on any path). Fails (status 1, a reason on stderr
-# without the answer's body) when PEER does not answer as a swarm manager.
-manager_join_token() {
-    local peer=$1 body __t
-    body=$(curl -sS --max-time 10 --cacert /etc/docker/tls/ca.pem --cert /etc/docker/tls/cert.pem \
-        --key /etc/docker/tls/key.pem "https://$peer:2376/swarm" 2>/dev/null) || {
-        log "$peer:2376 does not answer /swarm"
-        return 1
-    }
-    __t=$(jq -r '.JoinTokens.Manager // empty' 2>/dev/null <<<"$body") || __t=''
-    unset body
-    [[ $__t =~ ^SWMTKN-[0-9A-Za-z-]+$ ]] || {
-        log "$peer answers /swarm without a manager join token"
-        return 1
-    }
-    printf -v "$2" '%s' "$__t"
 }
 
 # swarm_join_api MANAGER TOKEN — join the swarm through MANAGER (ip:port) as a manager, via the Engine API:

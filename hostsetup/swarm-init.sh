@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # swarm-init.sh — on the first hive: create the swarm (once), with docker_gwbridge and the ingress network on
-# internal_cidr's subnets. It prints no join token: swarm-join reads it from this host's docker API (mutual
-# TLS), so the token never passes through Pulumi nor any output.
+# internal_cidr's subnets. It prints no join token: the program reads it with its own client certificate and
+# gives it to swarm-join on stdin (a host's certificate is no docker client, components/pki.py).
 #
 # Usage:  sudo env HIVE_ADVERTISE_ADDR=10.0.0.5 HIVE_INGRESS_SUBNET=172.31.248.0/22 \
 #             HIVE_GWBRIDGE_SUBNET=172.31.250.0/23 HIVE_OVERLAY_MTU=1450 bash swarm-init.sh
@@ -10,9 +10,9 @@
 #                               empty: keep docker's default ingress
 #         HIVE_GWBRIDGE_SUBNET  subnet of docker_gwbridge; empty: docker's default
 #         HIVE_OVERLAY_MTU      MTU of the ingress overlay; empty: docker's default
-#         HIVE_PEER_MANAGERS    the other hives' addresses (space separated). A replaced first hive finds the
-#                               existing swarm through their docker API (2376, this host's TLS certificate)
-#                               and joins it instead of founding a second swarm.
+#         HIVE_PEER_MANAGERS    the other hives' addresses (space separated). A replaced first hive that finds
+#                               a peer listening on the swarm port (2377) founds no second swarm: it leaves
+#                               the join to its swarm-join step (the token comes on that step's stdin).
 # Stdin:  —
 # Stdout: —
 set -Eeuo pipefail
@@ -26,13 +26,12 @@ mtu=${HIVE_OVERLAY_MTU-}
     die "HIVE_ADVERTISE_ADDR '$HIVE_ADVERTISE_ADDR' is not an IPv4 address"
 [[ -z $mtu || $mtu =~ ^[1-9][0-9]{2,4}$ ]] || die "HIVE_OVERLAY_MTU '$mtu' is not an MTU"
 
-# existing_swarm — the first peer that is a manager of a swarm (this host is a replaced first hive) into
-# PEER and its manager join token into TOKEN, or fail when no peer answers as one (a new site).
+# existing_swarm — the first peer that listens on the swarm port (a manager of a running swarm: this host is a
+# replaced first hive) into PEER, or fail when none does (a new site).
 existing_swarm() {
     local p
     for p in ${HIVE_PEER_MANAGERS-}; do
-        if manager_join_token "$p" token; then
-            log "peer $p already manages a swarm: joining it instead of initialising a new one"
+        if timeout 3 bash -c "</dev/tcp/$p/2377" 2>/dev/null; then
             peer=$p
             return 0
         fi
@@ -45,17 +44,16 @@ state=$(swarm_state)
 case $state in
 active) log "swarm already active" ;;
 inactive)
-    peer='' token=''
+    peer=''
     if existing_swarm; then
-        swarm_join_api "$peer:2377" "$token"
-        remove_stale_nodes
+        log "peer $peer runs the swarm: swarm-join joins this hive to it (no second swarm)"
+        exit 0
     else
         ensure_gwbridge
         log "initialising the swarm on $HIVE_ADVERTISE_ADDR"
         docker swarm init --advertise-addr "$HIVE_ADVERTISE_ADDR" --listen-addr "$HIVE_ADVERTISE_ADDR:2377" >/dev/null
         changed "swarm initialised"
     fi
-    unset token
     ;;
 *) die "swarm state is '$state' (expected inactive or active): repair by hand" ;;
 esac

@@ -28,6 +28,7 @@ import pulumi_aws as aws
 
 from components.infra import cloud
 from components.infra.firewall_policy import ALL_PROTOCOLS, ANYWHERE, Rule, checked_policy, supported
+from components.infra.host_keys import generated_host_key, public_line
 from components.infra.types import InfraArgs, ProvisionedHost, resource_name, tags
 from components.inventory.addressing import Host, effective_subnets, zone_for
 from components.inventory.site import Site
@@ -74,8 +75,8 @@ class AwsHosts(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         image = self._image()
-        user_data = cloud.cloud_config(site.stage.ssh_user, args.ssh_public_key)
-        self.hosts = [self._host(host, image, user_data) for host in site.hosts]
+        self._ssh_public_key = args.ssh_public_key
+        self.hosts = [self._host(host, image) for host in site.hosts]
         self.register_outputs(
             {
                 "vpc_id": self.vpc.id,
@@ -214,8 +215,9 @@ class AwsHosts(pulumi.ComponentResource):
         )
         return ami.id
 
-    def _host(self, host: Host, image: pulumi.Input[str], user_data: pulumi.Input[str]) -> ProvisionedHost:
+    def _host(self, host: Host, image: pulumi.Input[str]) -> ProvisionedHost:
         site = self._site
+        host_key = generated_host_key(f"{host.hostname}-host-key", self)
         instance = aws.ec2.Instance(
             host.hostname,
             ami=image,
@@ -233,8 +235,11 @@ class AwsHosts(pulumi.ComponentResource):
                 delete_on_termination=True,
                 tags=self._tags(f"{host.fqdn}-root"),
             ),
-            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(http_tokens="required", http_endpoint="enabled"),
-            user_data=user_data,
+            # hop limit 1: the user data (it carries the SSH host key) is not readable from a container
+            metadata_options=aws.ec2.InstanceMetadataOptionsArgs(
+                http_tokens="required", http_endpoint="enabled", http_put_response_hop_limit=1
+            ),
+            user_data=cloud.cloud_config(site.stage.ssh_user, self._ssh_public_key, host_key),
             user_data_replace_on_change=False,
             region=self._region,
             tags=self._tags(host.fqdn),
@@ -272,6 +277,7 @@ class AwsHosts(pulumi.ComponentResource):
             machine=instance,
             machine_id=instance.id,
             mirrored_device_hint=hint,
+            host_key=public_line(host_key),
         )
 
     def _mirrored_disk(self, host: Host, instance: aws.ec2.Instance) -> aws.ec2.VolumeAttachment:

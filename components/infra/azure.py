@@ -14,7 +14,9 @@ Created (logical names in brackets; physical names carry the stage prefix, e.g. 
   [``<hostname>-nic``] with the inventory's static private IP, when mirrored an empty managed data disk
   [``<hostname>-drbd``] in the same zone, and the VM [``<hostname>``] from ``image_name``
   (``Publisher:Offer:Sku:Version``, default Debian 13 gen2, or an image resource id) with password login
-  disabled and the stage's key for ``ssh_user``; the data disk is attached at LUN 0 with no host caching
+  disabled and the stage's key for ``ssh_user``, and the SSH host key the program pins
+  [``<hostname>-host-key``] as cloud-init ``custom_data`` (secret; ``cloud.host_key_cloud_config``); the data
+  disk is attached at LUN 0 with no host caching
   (DRBD wants its writes on the disk).
 
 The data disk is its own resource (not ``create_option: Empty`` inline in the VM) so that it can be
@@ -23,6 +25,7 @@ protected on production and survives a VM replacement (it is detached, not delet
 
 from __future__ import annotations
 
+import base64
 from typing import Any, cast
 
 import pulumi
@@ -30,6 +33,7 @@ import pulumi_azure_native as azure
 
 from components.infra import cloud
 from components.infra.firewall_policy import ALL_PROTOCOLS, Rule, checked_policy, supported
+from components.infra.host_keys import generated_host_key, public_line
 from components.infra.types import InfraArgs, ProvisionedHost, resource_name, tags
 from components.inventory.addressing import Host, effective_subnets
 
@@ -241,6 +245,8 @@ class AzureHosts(pulumi.ComponentResource):
             )
             hint = MIRRORED_DEVICE_HINT
         user = site.stage.ssh_user
+        host_key = generated_host_key(f"{host.hostname}-host-key", self)
+        custom_data = cloud.host_key_cloud_config(host_key).apply(lambda text: base64.b64encode(text.encode()).decode())
         vm = azure.compute.VirtualMachine(
             host.hostname,
             vm_name=base,
@@ -263,6 +269,7 @@ class AzureHosts(pulumi.ComponentResource):
             os_profile=azure.compute.OSProfileArgs(
                 computer_name=host.hostname,
                 admin_username=user,
+                custom_data=custom_data,  # cloud-init: the SSH host key (secret)
                 linux_configuration=azure.compute.LinuxConfigurationArgs(
                     disable_password_authentication=True,
                     provision_vm_agent=True,
@@ -293,4 +300,5 @@ class AzureHosts(pulumi.ComponentResource):
             machine=vm,
             machine_id=vm.vm_id,
             mirrored_device_hint=hint,
+            host_key=public_line(host_key),
         )

@@ -25,6 +25,7 @@ and this is the only other volume); on old Xen types it shows as ``/dev/xvdf``, 
 from __future__ import annotations
 
 import pulumi
+import pulumi_tls as tls
 
 from components.infra.types import resource_name
 from components.inventory.addressing import Host
@@ -106,15 +107,41 @@ def one_line_key(public_key: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.from_input(public_key).apply(lambda key: key.strip())
 
 
-def cloud_config(user: str, public_key: pulumi.Input[str]) -> pulumi.Output[str]:
-    """Minimal cloud-init user data: the admin user with passwordless sudo and the key — nothing else.
+def _host_key_lines(private: str, public: str) -> list[str]:
+    return [
+        "ssh_deletekeys: true",
+        "ssh_genkeytypes: []",
+        "ssh_keys:",
+        "  ed25519_private: |",
+        *(f"    {line}" for line in private.strip().splitlines()),
+        f"  ed25519_public: {public.strip()}",
+    ]
+
+
+def host_key_cloud_config(host_key: tls.PrivateKey) -> pulumi.Output[str]:
+    """cloud-init user data with the machine's SSH host key only (``ssh_keys``: cloud-init's cc_ssh writes it
+    on the instance's first boot, deletes the image's keys — ``ssh_deletekeys`` — and generates no others —
+    ``ssh_genkeytypes: []`` — so sshd offers exactly the key every connection pins). Secret: it carries the
+    host's private key. Azure's own provisioning makes the user; AWS uses :func:`cloud_config`."""
+    return pulumi.Output.secret(
+        pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh).apply(
+            lambda values: "\n".join(["#cloud-config", *_host_key_lines(*values), ""])
+        )
+    )
+
+
+def cloud_config(user: str, public_key: pulumi.Input[str], host_key: tls.PrivateKey) -> pulumi.Output[str]:
+    """Minimal cloud-init user data: the admin user with passwordless sudo and the key, and the machine's SSH
+    host key as in :func:`host_key_cloud_config` — nothing else. Secret.
 
     All other setup is the provisioner's, so changing it never touches the instance (pitfall §6.3).
     ``default`` keeps the image's own user (``admin`` on Debian's AMIs); cloud-init merges the two
     entries when they name the same user.
     """
-    return one_line_key(public_key).apply(
-        lambda key: "\n".join(
+
+    def render(values: list[str]) -> str:
+        key, private, public = values
+        return "\n".join(
             [
                 "#cloud-config",
                 "users:",
@@ -125,7 +152,48 @@ def cloud_config(user: str, public_key: pulumi.Input[str]) -> pulumi.Output[str]
                 '    sudo: "ALL=(ALL) NOPASSWD:ALL"',
                 "    ssh_authorized_keys:",
                 f"      - {key}",
+                *_host_key_lines(private, public),
                 "",
             ]
         )
+
+    return pulumi.Output.secret(
+        pulumi.Output.all(one_line_key(public_key), host_key.private_key_openssh, host_key.public_key_openssh).apply(
+            render
+        )
     )
+
+
+def host_key_startup_script(host_key: tls.PrivateKey) -> pulumi.Output[str]:
+    """For images without cloud-init (GCP's Debian images run google-guest-agent, which runs the metadata
+    ``startup-script`` as root at every boot): install the program's host key unless it is in place, drop the
+    other host keys and reload sshd. Secret: it carries the host's private key. Until it has run, the machine
+    answers with the guest agent's key: connections are refused and retried (``dialErrorLimit``)."""
+
+    def render(values: list[str]) -> str:
+        private, public = values
+        return "\n".join(
+            [
+                "#!/bin/bash",
+                "set -eu",
+                "umask 077",
+                "key=/etc/ssh/ssh_host_ed25519_key",
+                "new=$(mktemp /etc/ssh/.hive-host-key.XXXXXX)",
+                "cat > \"$new\" <<'HIVE_HOST_KEY'",
+                private.strip(),
+                "HIVE_HOST_KEY",
+                'if ! cmp -s "$new" "$key"; then',
+                '    mv "$new" "$key"',
+                f"    printf '%s\\n' '{public.strip()}' > \"$key.pub\"",
+                '    chmod 0644 "$key.pub"',
+                "    rm -f /etc/ssh/ssh_host_rsa_key* /etc/ssh/ssh_host_ecdsa_key*",
+                "    systemctl reload-or-restart ssh.service",
+                "else",
+                '    rm -f "$new"',
+                "fi",
+                "",
+            ]
+        )
+
+    pair = pulumi.Output.all(host_key.private_key_openssh, host_key.public_key_openssh)
+    return pulumi.Output.secret(pair.apply(render))

@@ -11,7 +11,9 @@ Created (logical names in brackets; physical names carry the stage prefix, e.g. 
 * per host: a static external address [``<hostname>-ip``], when mirrored a persistent disk
   [``<hostname>-drbd``] in the host's zone, and the instance [``<hostname>``] with the inventory's private
   IP, the static address as its one-to-one NAT, the disk attached as ``drbd``, and the SSH key in the
-  ``ssh-keys`` metadata (not a startup script: changing a startup script replaces the instance).
+  ``ssh-keys`` metadata (not a startup script: changing a startup script replaces the instance). The SSH host
+  key [``<hostname>-host-key``] the program pins is installed by the metadata ``startup-script`` (secret;
+  ``cloud.host_key_startup_script``): Debian's GCE images have no cloud-init.
 
 Networks, subnetworks and firewall rules cannot carry labels; their names and descriptions carry the hive
 and stage instead. The project comes from the provider configuration (``gcp:project``).
@@ -26,6 +28,7 @@ import pulumi_gcp as gcp
 
 from components.infra import cloud
 from components.infra.firewall_policy import ALL_PROTOCOLS, Rule, checked_policy
+from components.infra.host_keys import generated_host_key, public_line
 from components.infra.types import InfraArgs, ProvisionedHost, resource_name, tags
 from components.inventory.addressing import Host, effective_subnets
 from components.inventory.site import Site
@@ -122,6 +125,7 @@ class GcpHosts(pulumi.ComponentResource):
 
     def _host(self, host: Host, metadata: dict[str, pulumi.Input[str]]) -> ProvisionedHost:
         site = self._site
+        host_key = generated_host_key(f"{host.hostname}-host-key", self)
         labels = gcp_labels(site, host=host.hostname)
         address = gcp.compute.Address(
             f"{host.hostname}-ip",
@@ -171,7 +175,8 @@ class GcpHosts(pulumi.ComponentResource):
                 )
             ],
             attached_disks=attached,
-            metadata=metadata,
+            # metadata, not metadata_startup_script (that one replaces the instance when it changes)
+            metadata={**metadata, "startup-script": cloud.host_key_startup_script(host_key)},
             labels=labels,
             tags=[self.network_tag],
             allow_stopping_for_update=True,
@@ -186,4 +191,5 @@ class GcpHosts(pulumi.ComponentResource):
             machine=instance,
             machine_id=instance.instance_id,
             mirrored_device_hint=hint,
+            host_key=public_line(host_key),
         )

@@ -46,7 +46,11 @@ restart and are known in a preview — and the host's address (and ``public_ip``
 
 The authorized key is written by the provider at container creation (``uploads``): owned by root, mode
 0644, which sshd's StrictModes accepts (owner root or the user, not group/world-writable) and the user can
-read. ``machine`` is the container, ``machine_id`` its id: a replaced container runs every host step again.
+read. So is the SSH host key the program generated [``<hostname>-host-key``] and every connection pins
+(``/etc/ssh/ssh_host_ed25519_key``, 0600, a secret input: Pulumi keeps it encrypted in the state; the image's
+``sshd-keygen`` then makes no key of its own). ``uploads`` forces a new container, so a site made before host
+keys were pinned gets new host containers on its next ``up``. ``machine`` is the container, ``machine_id``
+its id: a replaced container runs every host step again.
 An image rebuild does not replace running hosts (``ignore_changes=["image"]``, as the AWS AMI): new and
 replaced hosts get the new image. There is no mirrored disk: DRBD cannot run in a container, so the
 inventory turns ``drbd`` volumes into local volumes on this provider (and warns).
@@ -65,6 +69,7 @@ import pulumi_docker as docker
 
 from components.infra.cloud import SSH_PORT
 from components.infra.firewall_policy import DOCKER_API_PORT
+from components.infra.host_keys import generated_host_key, public_line
 from components.infra.local_caps import container_capabilities, read_proc_status
 from components.infra.types import InfraArgs, ProvisionedHost, resource_name, tags
 from components.inventory.addressing import Host
@@ -82,6 +87,7 @@ STOP_SIGNAL = "SIGRTMIN+3"
 RESTART = "unless-stopped"
 TUN_DEVICE = "/dev/net/tun"
 KERNEL_MODULES = "/lib/modules"
+HOST_KEY_FILE = "/etc/ssh/ssh_host_ed25519_key"
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,7 @@ class LocalHosts(pulumi.ComponentResource):
 
     def _host(self, host: Host, where: Reach, capabilities: list[str], key_line: pulumi.Output[str]) -> ProvisionedHost:
         site = self._site
+        host_key = generated_host_key(f"{host.hostname}-host-key", self)
         labels = tags(site, host=host.fqdn)
         volume = docker.Volume(
             f"{host.hostname}-docker",
@@ -246,7 +253,17 @@ class LocalHosts(pulumi.ComponentResource):
             uploads=[
                 docker.ContainerUploadArgs(
                     file=f"{home_dir(site.stage.ssh_user)}/.ssh/authorized_keys", content=key_line, permissions="0644"
-                )
+                ),
+                # The SSH host key every connection pins; a secret input (encrypted in the state), copied into
+                # the container before it starts (sshd-keygen then makes no other key).
+                docker.ContainerUploadArgs(
+                    file=HOST_KEY_FILE,
+                    content=pulumi.Output.secret(host_key.private_key_openssh),
+                    permissions="0600",
+                ),
+                docker.ContainerUploadArgs(
+                    file=f"{HOST_KEY_FILE}.pub", content=host_key.public_key_openssh, permissions="0644"
+                ),
             ],
             stop_signal=STOP_SIGNAL,
             restart=RESTART,
@@ -267,4 +284,5 @@ class LocalHosts(pulumi.ComponentResource):
             machine=container,
             machine_id=container.id,
             mirrored_device_hint=None,
+            host_key=public_line(host_key),
         )

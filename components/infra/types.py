@@ -25,6 +25,7 @@ class ProvisionedHost:
     ``address`` is what the program's SSH and docker clients connect to (the public IP on a cloud, the private
     one for prepared/local hosts); ``machine`` is the resource whose replacement means "a new machine", and
     ``machine_id`` its identity (it goes into every host step's triggers, so a replaced host runs them again).
+    ``host_key`` is the machine's SSH host key: every connection to it pins it.
     """
 
     spec: Host
@@ -34,13 +35,19 @@ class ProvisionedHost:
     machine: pulumi.Resource | None
     machine_id: pulumi.Input[str]
     mirrored_device_hint: str | None
+    # The SSH host key every connection pins (``<type> <base64>``; components/infra/host_keys.py).
+    host_key: pulumi.Input[str]
     docker_port: pulumi.Input[int] = 2376  # the docker API (mutual TLS) as the program reaches it at ``address``
 
     @property
     def identity(self) -> pulumi.Output[str]:
         """What host-scoped steps are triggered on: the machine, plus the operator's ``host_generation`` mark
         (a machine replaced behind Pulumi's back, e.g. a prepared host reinstalled at the same address)."""
-        return pulumi.Output.concat(self.machine_id, "#generation-", str(self.spec.generation))
+        return self.identity_of(self.machine_id, self.spec)
+
+    @staticmethod
+    def identity_of(machine_id: pulumi.Input[str], spec: Host) -> pulumi.Output[str]:
+        return pulumi.Output.concat(machine_id, "#generation-", str(spec.generation))
 
     @property
     def published_ip(self) -> pulumi.Input[str]:

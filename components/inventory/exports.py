@@ -14,13 +14,16 @@ class Endpoint:
     fqdn: str
     address: str
     port: int = 22
+    host_key: str = ""  # the pinned SSH host key, ``<type> <base64>``
 
 
-def ssh_config(endpoints: Sequence[Endpoint], user: str, identity_file: str) -> str:
+def ssh_config(endpoints: Sequence[Endpoint], user: str, identity_file: str, known_hosts_file: str) -> str:
     """One ``Host`` block per server (hive-builder's ``<context>/ssh_config``), usable with ``ssh -F``.
 
     The repository server comes last, as in hive-builder, so "the last host" is the default target.
-    Each block also answers to the short host name (``ssh -F cfg s-hive0``).
+    Each block also answers to the short host name (``ssh -F cfg s-hive0``). Host keys are checked strictly
+    against ``known_hosts_file`` (the ``ssh_known_hosts`` output: the keys the program pins) under the host's
+    FQDN (``HostKeyAlias``: the same key whatever address or port reaches the host).
     """
     blocks = []
     for endpoint in endpoints:
@@ -34,11 +37,18 @@ def ssh_config(endpoints: Sequence[Endpoint], user: str, identity_file: str) -> 
                     f"  User {user}",
                     f"  IdentityFile {identity_file}",
                     "  IdentitiesOnly yes",
-                    "  StrictHostKeyChecking accept-new",
+                    f"  HostKeyAlias {endpoint.fqdn}",
+                    f"  UserKnownHostsFile {known_hosts_file}",
+                    "  StrictHostKeyChecking yes",
                 ]
             )
         )
     return "\n\n".join(blocks) + "\n"
+
+
+def known_hosts(endpoints: Sequence[Endpoint]) -> str:
+    """The pinned host keys in known_hosts form, one line per server under its FQDN (see ``ssh_config``)."""
+    return "".join(f"{endpoint.fqdn} {endpoint.host_key}\n" for endpoint in endpoints)
 
 
 def dns_delegation(zone: str, domain: str | None, name_servers: Sequence[Endpoint]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 from components.inventory.allocation import Allocations
 from components.inventory.errors import ConfigError
+from components.inventory.host_key import PINNABLE_TYPES, BadHostKey, parse_host_key
 from components.inventory.receivers import Receiver, parse_receivers
 from components.inventory.schema import Node, present
 
@@ -152,6 +153,7 @@ STAGE_KEYS: dict[str, tuple[str, ...] | None] = {
     "mirrored_disk_size": CLOUDS,
     "no_mirrored_device": None,
     "host_generation": None,
+    "host_keys": ("prepared",),  # {host: "ssh-ed25519 AAAA…"}; clouds and local generate theirs
     "internal_cidr": None,
     "admin_cidrs": None,
     "ssh_user": None,
@@ -235,6 +237,7 @@ class StageConfig:
     alert_receivers: tuple[Receiver, ...] = ()  # secret values: handle only inside secret Outputs
     # hive:previous_allocations: kept unless the stack's own allocations output says otherwise
     previous_allocations: Allocations = field(default_factory=Allocations.empty)
+    host_keys: Mapping[str, str] = field(default_factory=dict)  # prepared: short host name -> pinned SSH key
 
     @property
     def prefix(self) -> str:
@@ -389,6 +392,7 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str, machine: str | No
     host_generation = _parse_generations(
         hive.get("host_generation"), host_names(stage, custom_hostname, number_of_hosts)
     )
+    host_keys = _parse_host_keys(hive.get("host_keys"), host_names(stage, custom_hostname, number_of_hosts))
 
     def size(key: str, fallback: int | None) -> int | None:
         return hive[key].integer(8, 65536) if present(hive, key) else fallback
@@ -451,6 +455,7 @@ def parse_stage(config: Mapping[str, ConfigValue], stack: str, machine: str | No
         )
         if present(hive, "previous_allocations")
         else Allocations.empty(),
+        host_keys=host_keys,
     )
 
 
@@ -622,6 +627,22 @@ def _parse_addresses(
 def host_names(stage: str, custom_hostname: str, number_of_hosts: int) -> tuple[str, ...]:
     """The short host names of a stage, in index order: ``s-hive0`` …"""
     return tuple(f"{STAGE_PREFIX[stage]}{custom_hostname}{i}" for i in range(number_of_hosts))
+
+
+def _parse_host_keys(node: Node | None, hostnames: tuple[str, ...]) -> dict[str, str]:
+    """``host_keys: {s-hive0: "ssh-ed25519 AAAA…"}`` (prepared): the host keys the operator vouches for (e.g.
+    ``ssh-keyscan -t ed25519`` run on a trusted network); a host left out is trusted on first use."""
+    if node is None or node.value is None:
+        return {}
+    keys = {}
+    for name, child in node.mapping().items():
+        if name not in hostnames:
+            raise child.error(f"{name} is not a host of this stage", "one of " + ", ".join(hostnames))
+        try:
+            keys[name] = parse_host_key(child.string())
+        except BadHostKey as exc:
+            raise child.error(str(exc), "'<type> <base64>' with type " + ", ".join(PINNABLE_TYPES)) from None
+    return keys
 
 
 def _parse_generations(node: Node | None, hostnames: tuple[str, ...]) -> dict[str, int]:

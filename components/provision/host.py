@@ -93,6 +93,7 @@ class HostProvisioner(pulumi.ComponentResource):
             port=host.ssh_port,
             user=args.ssh_user,
             private_key=pulumi.Output.secret(args.ssh_private_key),
+            host_key=host.host_key,  # pinned: components/infra/host_keys.py
             dial_error_limit=DIAL_ERROR_LIMIT,
             per_dial_timeout=PER_DIAL_TIMEOUT,
         )

@@ -1,17 +1,27 @@
 """The whole site's provisioning: a :class:`HostProvisioner` per host, all in parallel, and the few real
 cross-host dependencies (:mod:`components.provision.steps`): every ``swarm-join`` waits for the first hive's
-``swarm-init`` (and fetches the join token itself, host to host: no step prints a secret); every
-``registry-login`` away from the repository waits for the repository's ``registry``.
+``swarm-init`` and gets the manager join token on stdin; every ``registry-login`` away from the repository
+waits for the repository's ``registry``.
+
+The join token. A host's certificate is no docker client (components/pki.py), so no hive can read the token
+from another. The program reads it with its own client certificate: ``<name>-swarm-token``, a
+``command.local.Command`` on the operator's machine running ``components/provision/join_token.py`` (the client
+key, its certificate and the server CA on stdin; the first hive, then the others, at the address and docker
+port the program reaches them on). Its stdout is the token: a secret output, never logged (``logging: none``),
+kept in the state and given to every ``swarm-join`` on stdin. It runs after the first hive's ``swarm-init`` and
+again when the first hive is replaced (``triggers``: its identity); otherwise the state's token is reused
+(pulumi-command runs a local command only on create/update: ``provider/pkg/provider/local/commandController.go``).
 """
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_random as random
-from pulumi_command import remote
+from pulumi_command import local, remote
 
 from components.infra.types import ProvisionedHost
 from components.inventory.site import Site
@@ -21,6 +31,8 @@ from components.provision.host import HostProvisioner, HostProvisionerArgs
 from components.provision.steps import Stdin, StepRef, StepSpec, host_steps, site_steps
 
 REGISTRY_PASSWORD_LENGTH = 24
+# run from the project directory (the program's, and so the command provider's, working directory)
+JOIN_TOKEN_COMMAND = "python3 components/provision/join_token.py"
 SWARM_STEPS = ("swarm-init", "swarm-join", "node-labels")
 REGISTRY_STEPS = ("registry", "registry-login")
 DRBD_STEPS = ("drbd-install", "drbd-pool")
@@ -71,6 +83,10 @@ class SiteProvisioner(pulumi.ComponentResource):
             self.registry_password = pulumi.Output.secret(args.registry_password)
 
         self._offsite_secrets = args.offsite_backup_secrets
+        self._name = name
+        self._site = site
+        self._machines = machines
+        self._join_token: pulumi.Output[str] | None = None
         self.hosts = {
             host.fqdn: HostProvisioner(
                 host.hostname,
@@ -118,4 +134,36 @@ class SiteProvisioner(pulumi.ComponentResource):
             return pulumi.Output.secret(bundle)
         if spec.stdin is Stdin.ALERTMANAGER:  # receivers' credentials: secret end to end
             return pulumi.Output.secret(alertmanager_config(self._receivers))
+        if spec.stdin is Stdin.JOIN_TOKEN:
+            return self._swarm_token(pki)
         raise ValueError(f"step {spec.name}: no stdin for {spec.stdin}")
+
+    def _swarm_token(self, pki: Pki) -> pulumi.Output[str]:
+        """The manager join token, read once by the program (see the module docstring)."""
+        if self._join_token is None:
+            site = self._site
+            hives = [site.first_hive, *(h for h in site.hives if h != site.first_hive)]
+            machines = [self._machines[h.fqdn] for h in hives]
+            targets = pulumi.Output.all(
+                *[
+                    pulumi.Output.concat(m.address, ":", pulumi.Output.from_input(m.docker_port).apply(str))
+                    for m in machines
+                ]
+            )
+            reader = local.Command(
+                f"{self._name}-swarm-token",
+                create=targets.apply(lambda ts: " ".join([JOIN_TOKEN_COMMAND, *(shlex.quote(t) for t in ts)])),
+                stdin=pki.client_bundle(),
+                # the token lives as long as the swarm: read again only when the first hive was replaced (a new
+                # swarm, or one its peers still run); other hives' replacements keep it
+                triggers=[machines[0].identity],
+                logging=local.Logging.NONE,
+                add_previous_output_in_env=False,
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=[self.commands[StepRef(site.first_hive.fqdn, "swarm-init")]],
+                    additional_secret_outputs=["stdout", "stderr"],
+                ),
+            )
+            self._join_token = pulumi.Output.secret(reader.stdout)
+        return self._join_token

@@ -16,8 +16,9 @@ Ordering. On one host a step waits only for the steps it names in ``needs`` (tho
 steps that need nothing of each other run at the same time. Across hosts only the real dependencies are
 ordered:
 
-* ``swarm-join`` on a hive waits for ``swarm-init`` on the first hive (it then reads the join token itself
-  from the first hive's docker API with its own TLS certificate: the token never passes through Pulumi);
+* ``swarm-join`` on every hive waits for ``swarm-init`` on the first hive and gets the manager join token on
+  stdin: the program reads it with its own client certificate (``swarm-token``, components/provision/site.py)
+  — a host's certificate is no docker client (components/pki.py);
 * ``registry-login`` on every server other than the repository waits for ``registry`` on the repository.
 
 Everything else on different hosts runs in parallel; the repository's own steps (registry, log-collector)
@@ -80,11 +81,14 @@ PACKAGE_CONDITIONS = frozenset({"time_client", "apparmor"})  # lib.sh pkg_wanted
 class Stdin(enum.Enum):
     """The secret a step reads on stdin (hostsetup/README.md). Secrets never go on the command line."""
 
-    TLS = "tls"  # the host key PEM, the host certificate PEM, the CA certificate PEM, in this order
+    TLS = "tls"  # the host key PEM, the host certificate PEM, the server CA PEM, the client CA PEM, in this order
     REGISTRY_PASSWORD = "registry_password"  # the registry password of user hive
     DRBD_URL = "drbd_url"  # hive:drbd_download_url when it is a Pulumi secret (HIVE_DRBD_URL is then "-")
     BACKUP = "backup"  # the backup agent's key, certificate, CA certificate; then the off-site NAME=value lines
     ALERTMANAGER = "alertmanager"  # Alertmanager's configuration with the receivers' credentials
+    JOIN_TOKEN = (
+        "join_token"  # the swarm's manager join token (read by the program: components/provision/join_token.py)
+    )
 
 
 @dataclass(frozen=True, order=True)
@@ -224,6 +228,12 @@ def manager_address(site: Site) -> str:
     return f"{site.first_hive.private_ip}:{SWARM_PORT}"
 
 
+def manager_addresses(site: Site, host: Host) -> list[str]:
+    """The managers ``host`` may join through, the first hive first (a replaced first hive: its peers)."""
+    hives = [site.first_hive, *(h for h in site.hives if h != site.first_hive)]
+    return [f"{h.private_ip}:{SWARM_PORT}" for h in hives if h != host]
+
+
 # --- the catalogue ----------------------------------------------------------------------------------------
 
 
@@ -233,10 +243,6 @@ def _all(site: Site, host: Host) -> bool:
 
 def _is_first_hive(site: Site, host: Host) -> bool:
     return host.is_hive and host.fqdn == site.first_hive.fqdn
-
-
-def _is_other_hive(site: Site, host: Host) -> bool:
-    return host.is_hive and host.fqdn != site.first_hive.fqdn
 
 
 def _is_hive(site: Site, host: Host) -> bool:
@@ -287,7 +293,7 @@ def _swarm_init_env(site: Site, host: Host) -> dict[str, str]:
 def _swarm_join_env(site: Site, host: Host) -> dict[str, str]:
     return {
         "HIVE_ADVERTISE_ADDR": host.private_ip,
-        "HIVE_MANAGER_ADDR": manager_address(site),
+        "HIVE_MANAGER_ADDRS": " ".join(manager_addresses(site, host)),
         "HIVE_GWBRIDGE_SUBNET": gwbridge_subnet(site),
     }
 
@@ -312,6 +318,8 @@ def _drbd_install_env(site: Site, host: Host) -> dict[str, str]:
     env = {"HIVE_DRBD_VERSION": site.stage.drbd_version, "HIVE_DRBD_URL": url}
     if site.stage.drbd_module_url:
         env["HIVE_DRBD_MODULE_URL"] = site.stage.drbd_module_url
+    if site.stage.drbd_sha256 is not None:  # the host checks the tarball against it before use
+        env["HIVE_DRBD_SHA256"] = site.stage.drbd_sha256
     return env
 
 
@@ -404,14 +412,16 @@ CATALOGUE: tuple[StepDefinition, ...] = (
         packages=("jq", "curl"),
         needs=("docker", "firewall"),
     ),
+    # every hive, the first one too: a replaced first hive joins the swarm its peers still run
     StepDefinition(
         "swarm-join",
-        _is_other_hive,
+        _is_hive,
         _swarm_join_env,
+        stdin=Stdin.JOIN_TOKEN,
         after=_after_swarm_init,
         timeout_seconds=600,
         packages=("jq", "curl"),
-        needs=("docker", "firewall"),
+        needs=("docker", "firewall", "swarm-init"),
     ),
     StepDefinition(
         "node-labels",

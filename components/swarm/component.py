@@ -240,6 +240,7 @@ class Swarm(pulumi.ComponentResource):
             port=host.ssh_port,
             user=self._site.stage.ssh_user,
             private_key=pulumi.Output.secret(self._args.ssh_private_key),
+            host_key=host.host_key,  # pinned: components/infra/host_keys.py
             dial_error_limit=DIAL_ERROR_LIMIT,
             per_dial_timeout=PER_DIAL_TIMEOUT,
         )

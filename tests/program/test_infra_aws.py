@@ -273,6 +273,22 @@ def test_user_data_only_creates_the_admin_user_and_key(program, site):
         assert key_pair.inputs["publicKey"].startswith("ssh-ed25519 ") and "\n" not in key_pair.inputs["publicKey"]
 
 
+def test_user_data_installs_the_generated_host_key_and_is_secret(program, site):
+    for host in site.hosts:
+        machine = AWS.machines(program)[host.hostname]
+        host_key = program.one("tls:index/privateKey:PrivateKey", f"{host.hostname}-host-key")
+        assert host_key.inputs["algorithm"] == "ED25519"
+        assert machine.is_secret_input("userData")
+        assert machine.inputs["metadataOptions"]["httpPutResponseHopLimit"] == 1  # no container reads it
+        if program.preview:
+            continue
+        user_data = machine.inputs["userData"]
+        assert "ssh_deletekeys: true\nssh_genkeytypes: []\nssh_keys:\n  ed25519_private: |\n" in user_data
+        private = host_key.outputs["privateKeyOpenssh"].strip()
+        assert "\n".join(f"    {line}" for line in private.splitlines()) in user_data
+        assert f"  ed25519_public: {host_key.outputs['publicKeyOpenssh'].strip()}\n" in user_data
+
+
 # -- firewall ------------------------------------------------------------------------------------------------
 
 

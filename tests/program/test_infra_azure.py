@@ -191,11 +191,26 @@ def test_password_login_disabled_and_key_for_the_ssh_user(program, site):
         assert os_profile["adminUsername"] == site.stage.ssh_user
         linux = os_profile["linuxConfiguration"]
         assert linux["disablePasswordAuthentication"] is True
-        assert "adminPassword" not in os_profile and "customData" not in os_profile
+        assert "adminPassword" not in os_profile
         (key,) = linux["ssh"]["publicKeys"]
         assert key["path"] == f"/home/{site.stage.ssh_user}/.ssh/authorized_keys"
         if not program.preview:
             assert key["keyData"].startswith("ssh-ed25519 ") and "\n" not in key["keyData"]
+
+
+def test_custom_data_is_the_host_key_only_and_secret(program, site):
+    import base64
+
+    for host in site.hosts:
+        machine = AZURE.machines(program)[host.hostname]
+        assert machine.is_secret_input("osProfile.customData")
+        if program.preview:
+            continue
+        host_key = program.one("tls:index/privateKey:PrivateKey", f"{host.hostname}-host-key")
+        text = base64.b64decode(machine.inputs["osProfile"]["customData"]).decode()
+        assert text.startswith("#cloud-config\nssh_deletekeys: true\nssh_genkeytypes: []\nssh_keys:\n")
+        assert "users:" not in text  # Azure's own provisioning makes the user
+        assert f"  ed25519_public: {host_key.outputs['publicKeyOpenssh'].strip()}\n" in text
 
 
 def test_mirrored_data_disks(program, site):

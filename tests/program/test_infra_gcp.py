@@ -173,13 +173,19 @@ def test_mirrored_disks(program, site):
             assert attachment["source"] == disk.outputs["selfLink"]
 
 
-def test_ssh_key_in_metadata_not_in_a_startup_script(program, site):
-    for machine in GCP.machines(program).values():
-        assert "metadataStartupScript" not in machine.inputs
+def test_ssh_key_in_metadata_and_host_key_in_the_metadata_startup_script(program, site):
+    for host in site.hosts:
+        machine = GCP.machines(program)[host.hostname]
+        assert "metadataStartupScript" not in machine.inputs  # that one replaces the instance on a change
+        assert machine.is_secret_input("metadata.startup-script")
         metadata = machine.inputs["metadata"]
-        assert "startup-script" not in metadata
         if program.preview:
             continue
+        host_key = program.one("tls:index/privateKey:PrivateKey", f"{host.hostname}-host-key")
+        script = metadata["startup-script"]
+        assert script.startswith("#!/bin/bash\nset -eu\n")
+        assert host_key.outputs["privateKeyOpenssh"].strip() in script
+        assert host_key.outputs["publicKeyOpenssh"].strip() in script
         user, _, key = metadata["ssh-keys"].partition(":")
         assert user == site.stage.ssh_user
         assert key.startswith("ssh-ed25519 ") and "\n" not in key

@@ -143,7 +143,7 @@ def test_container_settings_for_systemd_and_a_nested_dockerd(program):
 def test_authorized_key_is_the_programs_key(program):
     key = program.one("tls:index/privateKey:PrivateKey", "ssh-key")
     for c in program.of_type(CONTAINER):
-        (upload,) = c.inputs["uploads"]
+        upload = c.inputs["uploads"][0]
         assert upload["file"] == "/home/admin/.ssh/authorized_keys"
         assert upload["permissions"] == "0644"  # root-owned: sshd's StrictModes accepts it, the user reads it
         if program.preview:
@@ -305,3 +305,16 @@ def test_preview_registers_what_an_update_does():
         return sorted((r.type, r.name) for r in program.resources)
 
     assert graph(local_run(True)) == graph(local_run(False))
+
+
+def test_each_container_gets_its_generated_host_key_as_a_secret_upload(program):
+    for c in program.of_type(CONTAINER):
+        host_key = program.one("tls:index/privateKey:PrivateKey", f"{c.name}-host-key")
+        assert host_key.inputs["algorithm"] == "ED25519"
+        _, private, public = c.inputs["uploads"]
+        assert (private["file"], private["permissions"]) == ("/etc/ssh/ssh_host_ed25519_key", "0600")
+        assert (public["file"], public["permissions"]) == ("/etc/ssh/ssh_host_ed25519_key.pub", "0644")
+        assert c.is_secret_input("uploads[1].content") and not c.is_secret_input("uploads[0].content")
+        if not program.preview:
+            assert private["content"] == host_key.outputs["privateKeyOpenssh"]
+            assert public["content"] == host_key.outputs["publicKeyOpenssh"]

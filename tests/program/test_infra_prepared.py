@@ -7,7 +7,7 @@ import functools
 import pytest
 
 from components.infra.prepared import machine_id
-from tests.harness import ProgramRun, assert_valid_inputs
+from tests.harness import ProgramRun, assert_valid_inputs, is_unknown
 from tests.program.infra_support import check_outputs, expected_site, run
 
 ADDRESSES = ["192.168.10.21", "192.168.10.22", "192.168.10.23", "192.168.10.24"]
@@ -42,7 +42,8 @@ def program(stack: str, preview: bool) -> ProgramRun:
 def test_no_cloud_resource_at_all(program):
     assert [r for r in program.resources if r.type.startswith(CLOUD_PREFIXES)] == []
     component = program.one("hive:infra:Prepared")
-    assert program.children(component) == []
+    # its only children: one ssh-keyscan per host (trust on first use)
+    assert {c.type for c in program.children(component)} == {"command:local:Command"}
     # the operator's hosts already trust the configured key: no key pair is generated
     assert not any(r.name == "ssh-key" for r in program.of_type("tls:index/privateKey:PrivateKey"))
 
@@ -93,3 +94,34 @@ def test_every_input_is_valid_for_the_sdk(program):
 def test_machine_id_is_the_name_and_address():
     site = expected_site(prepared_run("staging", False))
     assert machine_id(site.hosts[0]) == "s-hive0.pdns@192.168.10.21"
+
+
+GIVEN_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c"
+
+
+def test_each_host_without_a_given_key_is_scanned_once_per_machine(program):
+    """Trust on first use: one ssh-keyscan per host, re-run only for a new machine (triggers = its identity);
+    every SSH connection to the host pins what it printed."""
+    for host in expected_site(program).hosts:
+        scan = program.one("command:local:Command", f"{host.hostname}-host-key")
+        assert f"ssh-keyscan -T 10 -t ed25519 -p 22 {host.private_ip}" in scan.input("create")
+        assert scan.input("triggers") == [f"{machine_id(host)}#generation-0"]
+        for r in program.custom_resources:
+            if r.type == "command:remote:Command" and r.input("connection.host") == host.private_ip:
+                if program.preview:
+                    assert r.input("connection.hostKey") is None or is_unknown(r.input("connection.hostKey"))
+                else:
+                    assert r.input("connection.hostKey") == scan.outputs["stdout"], r.name
+
+
+def test_a_given_host_key_is_pinned_without_a_scan():
+    config = CONFIG | {"hive:host_keys": {"s-hive1": GIVEN_KEY}}
+    program = run("staging", config, preview=True, secret_config=["hive:ssh_private_key"])
+    scans = {r.name for r in program.of_type("command:local:Command") if r.name.endswith("-host-key")}
+    assert scans == {"s-hive0-host-key", "s-hive2-host-key", "s-hive3-host-key"}
+    pinned = {
+        r.input("connection.hostKey")
+        for r in program.custom_resources
+        if r.type == "command:remote:Command" and r.input("connection.host") == ADDRESSES[1]
+    }
+    assert pinned == {GIVEN_KEY}

@@ -33,6 +33,12 @@ SSH_KEY = (
     "-----END OPENSSH PRIVATE KEY-----\n"
 )
 FOUR = ["192.168.0.10", "192.168.0.11", "192.168.0.12", "192.168.0.13"]
+HOST_KEYS = {  # the operator's pinned keys (hive:host_keys), so every connection is known in a preview too
+    "s-hive0": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c",
+    "s-hive1": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIE5dw6ofRdfVqNUZsNMfszLjYqRtO43ol32D1uPybOU",
+    "s-hive2": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO1JKMYo0cLG6ukDOJBZlWEpWSc6XGP5NjbBRhSshzfR",
+    "s-hive3": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMqTrBcFGHBx1nuDx/8O/oEI6OxFMFdddyaHkzPb2r58",
+}
 BASE_CONFIG: dict[str, Any] = {
     "hive:name": "pdns",
     "hive:domain": "example.com",
@@ -41,12 +47,18 @@ BASE_CONFIG: dict[str, Any] = {
     "hive:ip_address_list": FOUR,
     "hive:separate_repository": True,
     "hive:ssh_private_key": SSH_KEY,
+    "hive:host_keys": HOST_KEYS,
 }
-SHARED_CONFIG = {**BASE_CONFIG, "hive:ip_address_list": FOUR[:3], "hive:separate_repository": False}
+SHARED_CONFIG = {
+    **BASE_CONFIG,
+    "hive:ip_address_list": FOUR[:3],
+    "hive:separate_repository": False,
+    "hive:host_keys": {h: k for h, k in HOST_KEYS.items() if h != "s-hive3"},
+}
 COMMON = ["wait-ready", "packages", "base", "firewall", "monitoring-node", "docker"]
 REPOSITORY = ["registry", "log-collector", "backup", "monitoring-errors", "monitoring-server"]
 DRBD = ["drbd-install", "drbd-pool"]  # the sample site has a drbd volume
-SECRET_STEPS = {"docker", "registry", "registry-login", "backup", "monitoring-server"}
+SECRET_STEPS = {"docker", "registry", "registry-login", "backup", "monitoring-server", "swarm-join"}
 ASSETS = {  # files a step ships besides its script
     "firewall": ["hive-firewall"],
     "backup": ["hive-backup"],
@@ -136,7 +148,7 @@ NEEDS = {
     "monitoring-server": ("packages",),
     "log-relay": ("packages",),
     "swarm-init": ("docker", "firewall"),
-    "swarm-join": ("docker", "firewall"),
+    "swarm-join": ("docker", "firewall", "swarm-init"),
     "node-labels": ("swarm-init", "swarm-join"),
     "registry-login": ("base", "docker", "registry"),
     "drbd-install": ("packages", "base"),
@@ -180,7 +192,7 @@ def marker(pem: str) -> str:
 
 def test_each_host_gets_its_steps(separate):
     assert {h: sorted(s) for h, s in steps_by_host(separate).items()} == {
-        "s-hive0": sorted([*COMMON, "log-relay", "swarm-init", "node-labels", "registry-login", *DRBD]),
+        "s-hive0": sorted([*COMMON, "log-relay", "swarm-init", "swarm-join", "node-labels", "registry-login", *DRBD]),
         "s-hive1": sorted([*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login", *DRBD]),
         "s-hive2": sorted([*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login", *DRBD]),
         "s-hive3": sorted([*COMMON, *REPOSITORY, "registry-login"]),
@@ -247,7 +259,7 @@ def test_command_lines(separate):
     join = separate.one(COMMAND, "s-hive2-swarm-join").input("create")
     assert join == (
         "sudo timeout -k 30 600 env HIVE_ADVERTISE_ADDR=192.168.0.12 HIVE_GWBRIDGE_SUBNET='' "
-        "HIVE_MANAGER_ADDR=192.168.0.10:2377 bash /home/admin/.hive/hostsetup/swarm-join.sh"
+        "HIVE_MANAGER_ADDRS='192.168.0.10:2377 192.168.0.11:2377' bash /home/admin/.hive/hostsetup/swarm-join.sh"
     )
     for r in provisioned(separate, COMMAND):
         if r.name.endswith("-files"):
@@ -262,6 +274,16 @@ def test_dial_settings_for_fresh_machines(separate):
         assert r.input("connection.dialErrorLimit") >= 30
         assert r.input("connection.perDialTimeout") >= 10
         assert r.input("connection.port") == 22
+
+
+def test_every_ssh_connection_pins_its_hosts_key(separate):
+    """Every command and copy over SSH, the provisioner's and the swarm layer's, carries ``hostKey``: the
+    provider then checks it with ssh.FixedHostKey instead of ignoring it (components/infra/host_keys.py)."""
+    by_ip = {ip: HOST_KEYS[f"s-hive{i}"] for i, ip in enumerate(FOUR)}
+    connections = [r for r in separate.custom_resources if r.type in (COMMAND, COPY)]
+    assert len(connections) > 40
+    for r in connections:
+        assert r.input("connection.hostKey") == by_ip[r.input("connection.host")], r.name
 
 
 def test_nothing_runs_on_a_host_while_planning(separate):
@@ -303,17 +325,21 @@ def test_secret_stdin(separate_up):
     password = program.one("random:index/randomPassword:RandomPassword", "provision-registry-password").outputs[
         "result"
     ]
-    ca = program.one("tls:index/selfSignedCert:SelfSignedCert").outputs["certPem"]
+    ca = program.one("tls:index/selfSignedCert:SelfSignedCert", "pki-ca").outputs["certPem"]
+    client_ca = program.one("tls:index/selfSignedCert:SelfSignedCert", "pki-client-ca").outputs["certPem"]
     for host in ["s-hive0", "s-hive1", "s-hive2", "s-hive3"]:
         docker = program.one(COMMAND, f"{host}-docker")
         key = program.one("tls:index/privateKey:PrivateKey", f"pki-{host}-key").outputs["privateKeyPem"]
         cert = program.one("tls:index/locallySignedCert:LocallySignedCert", f"pki-{host}-cert").outputs["certPem"]
-        blocks = [p if p.endswith("\n") else p + "\n" for p in (key, cert, ca)]
+        blocks = [p if p.endswith("\n") else p + "\n" for p in (key, cert, ca, client_ca)]
         assert docker.input("stdin") == "".join(blocks)
         assert program.one(COMMAND, f"{host}-registry-login").input("stdin") == password
     assert program.one(COMMAND, "s-hive3-registry").input("stdin") == password
-    for host in ["s-hive1", "s-hive2"]:  # the join token goes host to host, never through Pulumi
-        assert "stdin" not in program.one(COMMAND, f"{host}-swarm-join").inputs
+    # the join token: read by the program with its own client certificate, a secret on every swarm-join's stdin
+    token = program.one("command:local:Command", "provision-swarm-token")
+    for host in ["s-hive0", "s-hive1", "s-hive2"]:
+        join = program.one(COMMAND, f"{host}-swarm-join")
+        assert join.input("stdin") == token.outputs["stdout"] and join.is_secret_input("stdin")
     assert "stdin" not in program.one(COMMAND, "s-hive0-swarm-init").inputs
     for r in provisioned(program, COMMAND):
         if "stdin" in r.inputs and not r.name.endswith("-files"):
@@ -373,15 +399,17 @@ def test_private_keys_are_secret_outputs(separate_up):
 # --- PKI --------------------------------------------------------------------------------------------------
 
 
-def test_ca(separate):
-    ca = separate.one("tls:index/selfSignedCert:SelfSignedCert")
+@pytest.mark.parametrize(("name", "common_name"), [("pki-ca", "ca.pdns"), ("pki-client-ca", "client-ca.pdns")])
+def test_ca(separate, name, common_name):
+    ca = separate.one("tls:index/selfSignedCert:SelfSignedCert", name)
     assert ca.input("isCaCertificate") is True
-    assert ca.input("subject.commonName") == "ca.pdns"
+    assert ca.input("subject.commonName") == common_name
     assert ca.input("validityPeriodHours") == 10 * 365 * 24
     assert sorted(ca.input("allowedUses")) == sorted(
         ["cert_signing", "crl_signing", "key_encipherment", "digital_signature"]
     )
     assert ca.is_secret_input("privateKeyPem")
+    assert separate.one("tls:index/privateKey:PrivateKey", f"{name}-key").is_secret_output("privateKeyPem")
 
 
 def test_host_certificates(separate):
@@ -391,12 +419,38 @@ def test_host_certificates(separate):
         assert csr.input("ipAddresses") == [FOUR[i], "127.0.0.1"]  # prepared hosts have no public address
         assert csr.input("subject.commonName") == f"{host}.pdns"
         cert = separate.one("tls:index/locallySignedCert:LocallySignedCert", f"pki-{host}-cert")
-        assert sorted(cert.input("allowedUses")) == sorted(
-            ["server_auth", "client_auth", "digital_signature", "key_encipherment"]
-        )
+        # a host's identity is no client identity: no docker API accepts it (issue 15)
+        assert sorted(cert.input("allowedUses")) == sorted(["server_auth", "digital_signature", "key_encipherment"])
         assert cert.input("validityPeriodHours") == 5 * 365 * 24
         assert 0 < cert.input("earlyRenewalHours") < cert.input("validityPeriodHours")
         assert cert.is_secret_input("caPrivateKeyPem")
+
+
+def signer_of(program, cert_name: str) -> str:
+    """The CA (by logical name) whose key signs ``cert_name`` — followed through the recorded dependencies."""
+    cert = program.one("tls:index/locallySignedCert:LocallySignedCert", cert_name)
+    cas = [r for r in program.of_type("tls:index/selfSignedCert:SelfSignedCert") if cert.depends_on(r)]
+    (ca,) = cas
+    return ca.name
+
+
+def test_the_client_ca_signs_only_the_programs_and_the_backup_agents_certificates(separate_up):
+    """dockerd's tlscacert is the client CA (hostsetup/docker.sh): what it signs is who may call a docker API."""
+    program = separate_up
+    signed = sorted(
+        r.name
+        for r in program.of_type("tls:index/locallySignedCert:LocallySignedCert")
+        if signer_of(program, r.name) == "pki-client-ca"
+    )
+    certs = {r.name for r in program.of_type("tls:index/locallySignedCert:LocallySignedCert")}
+    agent = ["pki-backup-agent-cert"] if "pki-backup-agent-cert" in certs else []
+    assert signed == sorted(["pki-client-cert", *agent])
+    for host in ["s-hive0", "s-hive1", "s-hive2", "s-hive3"]:
+        assert signer_of(program, f"pki-{host}-cert") == "pki-ca"
+    client_ca = program.one("tls:index/selfSignedCert:SelfSignedCert", "pki-client-ca").outputs["certPem"]
+    for host in ["s-hive0", "s-hive1", "s-hive2", "s-hive3"]:
+        blocks = program.one(COMMAND, f"{host}-docker").input("stdin").split("-----END CERTIFICATE-----")
+        assert marker(client_ca) in blocks[2]  # the fourth PEM block: dockerd's tlscacert
 
 
 def test_client_certificate(separate):
@@ -470,3 +524,21 @@ def test_host_generation_reruns_only_that_hosts_steps(separate_up):
     changed = {name for name in before if before[name] != after[name]}
     assert changed and all(name.startswith("s-hive1-") for name in changed)
     assert {name for name in before if name.startswith("s-hive1-")} == changed
+
+
+def test_the_program_reads_the_join_token_with_its_own_client_certificate(separate_up):
+    """A host's certificate is no docker client: the local ``swarm-token`` command reads the token from the
+    hives (the first one first) with the program's client key on stdin, after swarm-init, never logged."""
+    program = separate_up
+    token = program.one("command:local:Command", "provision-swarm-token")
+    assert token.input("create") == (
+        "python3 components/provision/join_token.py 192.168.0.10:2376 192.168.0.11:2376 192.168.0.12:2376"
+    )
+    key = program.one("tls:index/privateKey:PrivateKey", "pki-client-key").outputs["privateKeyPem"]
+    cert = program.one("tls:index/locallySignedCert:LocallySignedCert", "pki-client-cert").outputs["certPem"]
+    ca = program.one("tls:index/selfSignedCert:SelfSignedCert", "pki-ca").outputs["certPem"]
+    assert token.input("stdin") == "".join(p if p.endswith("\n") else p + "\n" for p in (key, cert, ca))
+    assert token.is_secret_input("stdin") and token.input("logging") == "none"
+    assert {"stdout", "stderr"} <= set(token.additional_secret_outputs)
+    assert token.depends_on(program.one(COMMAND, "s-hive0-swarm-init"))
+    assert token.input("triggers") == [f"s-hive0.pdns@{FOUR[0]}#generation-0"]  # read again for a new first hive

@@ -84,6 +84,7 @@ import secrets
 import shlex
 import stat
 import string
+import subprocess
 import threading
 import time
 import uuid
@@ -103,6 +104,7 @@ from tests.rehearsal.lab import ssh_connect, ssh_run
 
 COMMAND = "command:remote:Command"
 COPY = "command:remote:CopyToRemote"
+LOCAL_COMMAND = "command:local:Command"
 PRIVATE_KEY = "tls:index/privateKey:PrivateKey"
 SELF_SIGNED_CERT = "tls:index/selfSignedCert:SelfSignedCert"
 CERT_REQUEST = "tls:index/certRequest:CertRequest"
@@ -309,6 +311,7 @@ class Connection:
     private_key: str
     attempts: int
     per_dial_timeout: float
+    host_key: str | None = None  # pinned: ssh.FixedHostKey (tests.rehearsal.lab.ssh_connect)
 
     @classmethod
     def from_inputs(cls, conn: Mapping[str, Any]) -> Connection:
@@ -320,8 +323,10 @@ class Connection:
             port=int(conn.get("port") or 22),
             user=str(conn.get("user") or "root"),
             private_key=str(conn.get("privateKey") or ""),
-            attempts=1_000_000 if limit < 0 else max(1, limit),
+            # dialWithRetry stops once dials > dialErrorLimit (connection.go 252–255): limit + 1 dials
+            attempts=1_000_000 if limit < 0 else limit + 1,
             per_dial_timeout=float(conn.get("perDialTimeout") or DEFAULT_PER_DIAL_TIMEOUT),
+            host_key=None if conn.get("hostKey") is None else str(conn["hostKey"]),
         )
 
 
@@ -335,7 +340,13 @@ def refused_environment(conn: Connection, environment: Mapping[str, str]) -> lis
     from paramiko.message import Message
 
     client = ssh_connect(
-        conn.host, conn.port, conn.user, conn.private_key, connect_timeout=conn.per_dial_timeout, attempts=conn.attempts
+        conn.host,
+        conn.port,
+        conn.user,
+        conn.private_key,
+        connect_timeout=conn.per_dial_timeout,
+        attempts=conn.attempts,
+        host_key=conn.host_key,
     )
     refused = []
     try:
@@ -389,6 +400,7 @@ def run_remote_command(
         timeout=timeout,
         connect_timeout=conn.per_dial_timeout,
         attempts=conn.attempts,
+        host_key=conn.host_key,
     )
     if rc != 0:
         combined = (out + err).splitlines()
@@ -423,6 +435,7 @@ def copy_to_remote(conn: Connection, source: Any, remote_path: str, base_dir: Pa
         conn.private_key,
         connect_timeout=conn.per_dial_timeout,
         attempts=conn.attempts,
+        host_key=conn.host_key,
     )
     try:
         sftp = client.open_sftp()
@@ -984,7 +997,7 @@ class RehearsalMocks(BaseMocks):
             return super().new_resource(args)
         if self.targets is not None and not self.targets(args):
             return self._skip(args)
-        if args.typ not in (COMMAND, COPY, *GENERATORS):
+        if args.typ not in (COMMAND, COPY, LOCAL_COMMAND, *GENERATORS):
             if self.preview:  # a preview executes nothing: a create with unknown outputs
                 with self.lock:
                     self.current.decisions.append(Decision(self.current.number, args.urn, args.typ, args.name, CREATE))
@@ -1109,6 +1122,8 @@ class RehearsalMocks(BaseMocks):
                 return self._command(args, inputs, operation, old, old_outputs)
             if args.typ == COPY:
                 return (*self._copy(inputs, operation, old, old_outputs, base_dir), "")
+            if args.typ == LOCAL_COMMAND:
+                return self._local_command(args, inputs, operation, old, old_outputs, base_dir)
             id_, outputs = GENERATORS[args.typ](inputs)
             return id_, {**inputs, **outputs}, ""
 
@@ -1186,6 +1201,44 @@ class RehearsalMocks(BaseMocks):
         )
         last = stderr.rsplit("\n", 1)[-1].strip()
         return id_, {**inputs, "stdout": stdout, "stderr": stderr}, last if SUMMARY_RE.match(last) else ""
+
+    def _local_command(
+        self, args: HarnessResourceArgs, inputs: dict, operation: str, old: dict | None, old_outputs: dict, base: Path
+    ) -> tuple[str, dict, str]:
+        """pulumi-command 1.2.1 ``local.Command`` (provider/pkg/provider/local/commandOutputs.go ``run``,
+        commandController.go ``Update``): ``/bin/sh -c <create>`` (``update`` on an update when set), in ``dir``
+        else the program's directory, with this environment plus ``environment``; stdout/stderr with one trailing
+        newline trimmed; a failure is ``<exit status>: running "<cmd>":\n<output>``."""
+        if inputs.get("delete") or inputs.get("interpreter") or inputs.get("assetPaths") or inputs.get("archivePaths"):
+            raise UnsupportedResource(f"{LOCAL_COMMAND} {args.name!r}: delete/interpreter/assets are not emulated")
+        timeouts = args.record.custom_timeouts or {}
+        if operation == UPDATE:
+            command = inputs.get("update") or inputs.get("create")
+            timeout = parse_duration(timeouts.get("update"))
+            id_ = old["id"] if old else ""
+        else:
+            command = inputs.get("create")
+            timeout = parse_duration(timeouts.get("create"))
+            id_ = f"{args.name}{uuid.uuid4().hex[:8]}"
+        if not command:
+            return id_, {**inputs, "stdout": old_outputs.get("stdout", ""), "stderr": old_outputs.get("stderr", "")}, ""
+        env = {**os.environ, **{str(k): str(v) for k, v in (inputs.get("environment") or {}).items()}}
+        if operation == UPDATE and inputs.get("addPreviousOutputInEnv") is not False:
+            for key, name in (("stdout", "PULUMI_COMMAND_STDOUT"), ("stderr", "PULUMI_COMMAND_STDERR")):
+                if old_outputs.get(key):
+                    env[name] = old_outputs[key]
+        done = subprocess.run(
+            ["/bin/sh", "-c", command],
+            cwd=inputs.get("dir") or base,
+            env=env,
+            input=(inputs.get("stdin") or "").encode(),
+            capture_output=True,
+            timeout=timeout,
+        )
+        out, err = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+        if done.returncode != 0:
+            raise CommandFailed(f"exit status {done.returncode}: running {json.dumps(command)}:\n{out}{err}")
+        return id_, {**inputs, "stdout": out.removesuffix("\n"), "stderr": err.removesuffix("\n")}, ""
 
     def _copy(
         self, inputs: dict, operation: str, old: dict | None, old_outputs: dict, base_dir: Path

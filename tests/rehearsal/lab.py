@@ -32,6 +32,8 @@ Debian 12) that shaped the container settings are in ``HOST_SETTINGS_NOTES`` bel
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import fcntl
 import hashlib
@@ -44,6 +46,7 @@ import re
 import select
 import shutil
 import socket
+import struct
 import subprocess
 import tarfile
 import tempfile
@@ -438,6 +441,26 @@ def _load_pkey(private_key_pem: str) -> Any:
     raise ValueError("unusable private key: " + "; ".join(errors))
 
 
+class HostKeyMismatch(paramiko.SSHException):
+    """The host answered with another key than the pinned one (x/crypto's ``ssh.FixedHostKey``)."""
+
+
+def pinned_host_key(host_key: str) -> tuple[str, bytes]:
+    """``(type, blob)`` of an authorized_keys line as ``ssh.ParseAuthorizedKey`` reads it (golang/crypto v0.48.0
+    ssh/keys.go: the first field that decodes as a public key wins; its type is the blob's own): an unparsable
+    key fails the connection with ``failed to parse host key: …`` (pulumi-command 1.2.1 connection.go 89–92)."""
+    for field_ in host_key.split():
+        try:
+            blob = base64.b64decode(field_, validate=True)
+            (length,) = struct.unpack(">I", blob[:4])
+            inner = blob[4 : 4 + length].decode("ascii")
+        except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
+            continue
+        if inner and 4 + length < len(blob):
+            return inner, blob
+    raise ValueError("failed to parse host key: ssh: no key found")
+
+
 def ssh_connect(
     host: str,
     port: int = 22,
@@ -446,22 +469,34 @@ def ssh_connect(
     *,
     connect_timeout: float = 10.0,
     attempts: int = 10,
+    host_key: str | None = None,
 ) -> Any:
-    """A connected paramiko SSHClient (host keys are not checked, as pulumi-command does not check them).
+    """A connected paramiko SSHClient, checking the host key as pulumi-command 1.2.1 does
+    (provider/pkg/provider/remote/connection.go 85–105): without ``host_key`` any key is accepted
+    (``ssh.InsecureIgnoreHostKey``); with it only that key (``ssh.FixedHostKey``: anything else fails with
+    ``ssh: handshake failed: ssh: host key mismatch``, golang/crypto v0.48.0 ssh/client.go 85, 258–265) and only
+    its algorithm is offered (``HostKeyAlgorithms = [key.Type()]``).
 
-    Connection errors are retried (``attempts`` times, backoff up to 5 s) like pulumi-command's dial retries;
-    an authentication failure is not.
+    Connection errors — a host key mismatch too, as in the provider's ``dialWithRetry`` — are retried
+    (``attempts`` dials, backoff up to 5 s); the last one is raised, a mismatch as the provider words it
+    (``after N failed attempts: …``). An authentication failure is not retried.
     """
+    pinned = pinned_host_key(host_key) if host_key is not None else None
 
-    class _IgnoreHostKey(paramiko.MissingHostKeyPolicy):
+    class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         def missing_host_key(self, client: Any, hostname: str, key: Any) -> None:
+            if pinned is not None and key.asbytes() != pinned[1]:
+                raise HostKeyMismatch("ssh: handshake failed: ssh: host key mismatch")
             return None
 
+    disabled = None
+    if pinned is not None:
+        disabled = {"keys": [k for k in paramiko.Transport._preferred_keys if k != pinned[0]]}
     pkey = _load_pkey(private_key_pem)
     delay = 0.5
     for attempt in range(1, attempts + 1):
         client = paramiko.SSHClient()
-        client.set_missing_host_key_policy(_IgnoreHostKey())
+        client.set_missing_host_key_policy(_HostKeyPolicy())
         try:
             client.connect(
                 host,
@@ -473,14 +508,17 @@ def ssh_connect(
                 auth_timeout=connect_timeout,
                 look_for_keys=False,
                 allow_agent=False,
+                disabled_algorithms=disabled,
             )
             return client
         except paramiko.AuthenticationException:
             client.close()
             raise
-        except (OSError, EOFError, paramiko.SSHException):
+        except (OSError, EOFError, paramiko.SSHException) as exc:
             client.close()
             if attempt == attempts:
+                if isinstance(exc, HostKeyMismatch):
+                    raise HostKeyMismatch(f"after {attempt - 1} failed attempts: {exc}") from exc
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
@@ -499,6 +537,7 @@ def ssh_run(
     timeout: float | None = None,
     connect_timeout: float = 10.0,
     attempts: int = 10,
+    host_key: str | None = None,
 ) -> tuple[int, str, str]:
     """Run ``command`` over SSH the way pulumi-command's ``remote.Command`` does; return (rc, stdout, stderr).
 
@@ -509,7 +548,9 @@ def ssh_run(
     caller's business). ``timeout`` bounds the whole command (TimeoutError).
     """
 
-    client = ssh_connect(host, port, user, private_key_pem, connect_timeout=connect_timeout, attempts=attempts)
+    client = ssh_connect(
+        host, port, user, private_key_pem, connect_timeout=connect_timeout, attempts=attempts, host_key=host_key
+    )
     try:
         transport = client.get_transport()
         chan = transport.open_session(timeout=connect_timeout)

@@ -17,7 +17,8 @@ ingress and the local address pool move there), ``ssh_user`` admin with the lab 
 API on 2376 admits the program and the tests. The outsider sits in the fourth quarter: on the site's network,
 but not a site host.
 
-What runs: the provisioner — the PKI, the registry password and every host step — as
+What runs: the provisioner — the hosts' first-use host key scan, the PKI, the registry password and every host
+step — as
 ``pulumi up --target <those resources>`` (``provisioner_target``). Left out, as untargeted resources are: the
 swarm layer (rehearsed on its own by ``swarm_engine.SwarmSite`` in test_swarm_layer.py / test_private_stage.py)
 and the DRBD host steps
@@ -54,7 +55,8 @@ INTERNAL_CIDR = "10.254.0.0/16"
 SSH_USER = "admin"
 OUTSIDER = "outsider"
 REGISTRY_PORT = 5000
-PROVISIONER_COMPONENTS = ("hive:pki:Pki", "hive:provision:Site", "hive:provision:Host")
+# hive:infra:Prepared: the hosts' trust-on-first-use ssh-keyscan, whose key every connection pins
+PROVISIONER_COMPONENTS = ("hive:infra:Prepared", "hive:pki:Pki", "hive:provision:Site", "hive:provision:Host")
 NOT_REHEARSABLE_STEPS = ("drbd-install", "drbd-pool")  # DRBD's kernel module cannot load in a host container
 
 
@@ -116,6 +118,7 @@ class RehearsalSite:
             **({"log": log} if log else {}),
         )
         self.generations: dict[str, int] = {}
+        self.extra_config: dict[str, Any] = {}  # a test's own stage keys (over the defaults below)
         self.runs: list[ProgramRun] = []
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -146,7 +149,7 @@ class RehearsalSite:
         }
         if self.generations:
             config["hive:host_generation"] = dict(self.generations)
-        return config
+        return config | self.extra_config
 
     def up(self) -> ProgramRun:
         """``pulumi up``: raises what the program (or a failing command) raised."""

@@ -110,13 +110,18 @@ def test_pool_on_a_diskless_hive_reports_and_exits() -> None:
         ({"HIVE_DRBD_VERSION": "9.2.16"}, "missing environment: HIVE_DRBD_URL"),
         ({"HIVE_DRBD_VERSION": "8.4.11", "HIVE_DRBD_URL": "https://x/y.tgz"}, "is not a DRBD 9 release"),
         ({"HIVE_DRBD_VERSION": "9.2.16", "HIVE_DRBD_URL": "ftp://x/{version}.tgz"}, "ftp://x/9.2.16.tgz' is not"),
+        ({"HIVE_DRBD_VERSION": "9.2.16", "HIVE_DRBD_URL": "http://x/y.tgz"}, "'http://x/y.tgz' is not an https URL"),
+        (
+            {"HIVE_DRBD_VERSION": "9.2.16", "HIVE_DRBD_URL": "https://x/y.tgz", "HIVE_DRBD_SHA256": "abc"},
+            "HIVE_DRBD_SHA256 'abc' is not 64 hexadecimal digits",
+        ),
         (
             {
                 "HIVE_DRBD_VERSION": "9.2.16",
                 "HIVE_DRBD_URL": "https://x/y.tgz",
                 "HIVE_DRBD_MODULE_URL": "/tmp/{version}",
             },
-            "HIVE_DRBD_MODULE_URL '/tmp/9.2.16' is not an http(s) URL",
+            "HIVE_DRBD_MODULE_URL '/tmp/9.2.16' is not an https URL",
         ),
     ],
 )

@@ -5,6 +5,7 @@ No root, network or Debian host needed: the steps themselves are exercised on re
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shlex
@@ -399,9 +400,15 @@ def staged(tmp_path: Path, fake_swarm: dict[str, str]) -> Path:
 
 @pytest.mark.parametrize("outcome", ["ok", "fail"])
 def test_swarm_join_never_prints_the_join_token(staged: Path, fake_swarm: dict[str, str], outcome: str) -> None:
-    env = {**fake_swarm, "JOIN": outcome, "HIVE_ADVERTISE_ADDR": "10.0.0.6", "HIVE_MANAGER_ADDR": "10.0.0.5"}
+    env = {**fake_swarm, "JOIN": outcome, "HIVE_ADVERTISE_ADDR": "10.0.0.6", "HIVE_MANAGER_ADDRS": "10.0.0.5"}
     result = subprocess.run(
-        ["bash", str(staged / "swarm-join.sh")], env=env, capture_output=True, text=True, timeout=60, check=False
+        ["bash", str(staged / "swarm-join.sh")],
+        env=env,
+        input=TOKEN + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert (result.returncode == 0) == (outcome == "ok"), result.stderr
     if outcome == "fail":
@@ -411,6 +418,22 @@ def test_swarm_join_never_prints_the_join_token(staged: Path, fake_swarm: dict[s
         assert "joined the swarm through 10.0.0.5:2377" in result.stderr
     assert TOKEN not in result.stdout + result.stderr
     assert "secretpart" not in result.stdout + result.stderr
+
+
+def test_swarm_join_wants_a_join_token_on_stdin(staged: Path, fake_swarm: dict[str, str]) -> None:
+    env = {**fake_swarm, "JOIN": "ok", "HIVE_ADVERTISE_ADDR": "10.0.0.6", "HIVE_MANAGER_ADDRS": "10.0.0.5"}
+    result = subprocess.run(
+        ["bash", str(staged / "swarm-join.sh")],
+        env=env,
+        input="not-a-token\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "stdin holds no swarm join token" in result.stderr
+    assert "not-a-token" not in result.stderr
 
 
 def test_swarm_init_prints_nothing_on_stdout(staged: Path, fake_swarm: dict[str, str]) -> None:
@@ -454,3 +477,33 @@ def test_bundle_is_deterministic() -> None:
 
     assert bundle(HOSTSETUP, ["lib.sh", "base.sh"]) == bundle(HOSTSETUP, ["base.sh", "lib.sh", "base.sh"])
     assert bundle(HOSTSETUP, ["lib.sh"]) != bundle(HOSTSETUP, ["lib.sh", "base.sh"])
+
+
+# --- download_https: what a host downloads is what was meant --------------------------------------------------
+
+
+def test_download_https_refuses_a_plain_http_url(tmp_path: Path) -> None:
+    result = bash('download_https "http://example.invalid/drbd.tar.gz" "$T/cache/drbd.tar.gz"', tmp_path)
+    assert result.returncode == 1
+    assert "http://example.invalid/drbd.tar.gz is not an https URL" in result.stderr
+    assert not (tmp_path / "cache").exists()
+
+
+def test_download_https_accepts_a_cached_file_with_the_configured_digest(tmp_path: Path) -> None:
+    cached = tmp_path / "drbd.tar.gz"
+    cached.write_bytes(b"the tarball")
+    digest = hashlib.sha256(b"the tarball").hexdigest()
+    result = bash(f'download_https "https://example.invalid/x" "$T/drbd.tar.gz" "" {digest}', tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "drbd.tar.gz: SHA-256 checked" in result.stderr
+    assert cached.exists()
+
+
+def test_download_https_removes_and_refuses_a_file_with_another_digest(tmp_path: Path) -> None:
+    cached = tmp_path / "drbd.tar.gz"
+    cached.write_bytes(b"a tampered tarball")
+    actual = hashlib.sha256(b"a tampered tarball").hexdigest()
+    result = bash(f'download_https "https://example.invalid/x" "$T/drbd.tar.gz" "the source" {"0" * 64}', tmp_path)
+    assert result.returncode == 1
+    assert f"drbd.tar.gz from the source has SHA-256 {actual}, expected {'0' * 64}" in result.stderr
+    assert not cached.exists()

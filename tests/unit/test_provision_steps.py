@@ -32,7 +32,7 @@ def spec(site, index, name):
 
 def test_steps_per_host_with_a_separate_repository(make_site):
     site = make_site()
-    assert names(site, 0) == [*COMMON, "log-relay", "swarm-init", "node-labels", "registry-login"]
+    assert names(site, 0) == [*COMMON, "log-relay", "swarm-init", "swarm-join", "node-labels", "registry-login"]
     assert names(site, 1) == [*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login"]
     assert names(site, 2) == [*COMMON, "log-relay", "swarm-join", "node-labels", "registry-login"]
     # the repository is no swarm member: no init/join/labels
@@ -59,8 +59,10 @@ def test_first_hive_elsewhere(make_site):
     assert "swarm-init" in names(site, 1)
     assert "swarm-join" in names(site, 0)
     join = spec(site, 0, "swarm-join")
-    assert join.env["HIVE_MANAGER_ADDR"] == "192.168.0.11:2377"
+    assert join.env["HIVE_MANAGER_ADDRS"] == "192.168.0.11:2377 192.168.0.12:2377"
     assert join.after == (StepRef("s-hive1.pdns", "swarm-init"),)
+    # the first hive joins too when replaced: through its peers
+    assert spec(site, 1, "swarm-join").env["HIVE_MANAGER_ADDRS"] == "192.168.0.10:2377 192.168.0.12:2377"
 
 
 def waits(site, index):
@@ -82,7 +84,8 @@ def test_steps_wait_only_for_what_they_need_on_their_host(make_site):
         **common,
         "log-relay": {"packages"},
         "swarm-init": {"docker", "firewall"},
-        "node-labels": {"swarm-init"},
+        "swarm-join": {"docker", "firewall", "swarm-init"},
+        "node-labels": {"swarm-init", "swarm-join"},
     }
     assert waits(site, 1) == {
         **common,
@@ -152,7 +155,7 @@ def test_cross_host_waits_are_exactly_the_real_ones(make_site):
         cross = {(s.host, s.name): set(s.after) for s in site_steps(site) if s.after}
         expected = {}
         for h in site.hosts:
-            if h.is_hive and h.fqdn != first:
+            if h.is_hive:
                 expected[(h.fqdn, "swarm-join")] = {StepRef(first, "swarm-init")}
             if h.fqdn != repo:
                 expected[(h.fqdn, "registry-login")] = {StepRef(repo, "registry")}
@@ -212,7 +215,7 @@ def test_docker_and_swarm_networks_from_internal_cidr(make_site):
     }
     assert spec(site, 2, "swarm-join").env == {
         "HIVE_ADVERTISE_ADDR": "192.168.0.12",
-        "HIVE_MANAGER_ADDR": "192.168.0.10:2377",
+        "HIVE_MANAGER_ADDRS": "192.168.0.10:2377 192.168.0.11:2377",
         "HIVE_GWBRIDGE_SUBNET": "10.254.128.0/19",
     }
 
@@ -271,13 +274,14 @@ def test_secrets_are_on_stdin_and_marked(make_site):
         "registry": Stdin.REGISTRY_PASSWORD,
         "registry-login": Stdin.REGISTRY_PASSWORD,
         "monitoring-server": Stdin.ALERTMANAGER,
+        "swarm-join": Stdin.JOIN_TOKEN,  # read by the program: a host's certificate is no docker client
     }
-    # the join token passes through no step's stdin or stdout (swarm-join reads it host to host)
     assert {n for n, s in by_name.items() if s.handles_secrets} == {
         "docker",
         "registry",
         "registry-login",
         "monitoring-server",
+        "swarm-join",
     }
 
 
@@ -392,3 +396,16 @@ def test_drbd_install_gets_the_stages_prebuilt_module_url(make_site):
 
 def test_no_drbd_steps_without_drbd_volumes(make_site):
     assert not {"drbd-install", "drbd-pool"} & set(names(make_site(), 0))
+
+
+DRBD_SERVICE = {"db": {"image": "x", "volumes": [{"source": "d", "target": "/d", "drbd": {"size": "1G"}}]}}
+
+
+def test_drbd_install_checks_the_configured_sha256(make_site):
+    digest = "ab" * 32
+    site = make_site(services=DRBD_SERVICE, **{"hive:drbd_sha256": digest.upper()})
+    assert spec(site, 0, "drbd-install").env["HIVE_DRBD_SHA256"] == digest
+
+
+def test_drbd_install_without_a_digest_gets_none(make_site):
+    assert "HIVE_DRBD_SHA256" not in spec(make_site(services=DRBD_SERVICE), 0, "drbd-install").env

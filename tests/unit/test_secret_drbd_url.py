@@ -15,7 +15,7 @@ SECRET = "tok-8d1e55aa90"
 def test_a_secret_url_is_read_from_stdin_and_not_shown_when_bad() -> None:
     result = step("drbd-install", {"HIVE_DRBD_VERSION": "9.2.16", "HIVE_DRBD_URL": "-"}, f"ftp://u:{SECRET}@x/y.tgz\n")
     assert result.returncode == 1
-    assert "HIVE_DRBD_URL 'the DRBD source URL (secret)' is not an http(s) URL" in result.stderr
+    assert "HIVE_DRBD_URL 'the DRBD source URL (secret)' is not an https URL" in result.stderr
     assert SECRET not in result.stderr + result.stdout
 
 

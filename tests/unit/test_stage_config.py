@@ -238,3 +238,37 @@ def test_underlay_mtu_range_is_the_providers(make_stage, provider, extra, mtu, o
     else:
         with pytest.raises(ConfigError, match=r"hive:underlay_mtu: \d+ is invalid \(an integer in"):
             make_stage(**values)
+
+
+ED25519_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIqI4910CfGV/VLbLTy6XXLKZwm/HZQSG/N0iAG0D29c"
+
+
+def test_host_keys_pin_a_prepared_host_as_given_without_its_comment(make_stage):
+    stage = make_stage(**{"hive:host_keys": {"s-hive1": f"{ED25519_KEY} root@s-hive1"}})
+    assert stage.host_keys == {"s-hive1": ED25519_KEY}
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("not-a-key", r"is not an SSH public key line"),
+        (
+            ED25519_KEY.replace("ssh-ed25519", "ecdsa-sha2-nistp256"),
+            r"names ecdsa-sha2-nistp256 but holds a ssh-ed25519",
+        ),
+        ("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ==", r"key type ssh-rsa cannot be pinned"),
+    ],
+)
+def test_host_keys_refuse_what_cannot_be_pinned(make_stage, value, problem):
+    with pytest.raises(ConfigError, match=rf"Pulumi.staging.yaml: hive:host_keys.s-hive0: {problem}.*\(.*ssh-ed25519"):
+        make_stage(**{"hive:host_keys": {"s-hive0": value}})
+
+
+def test_host_keys_name_hosts_of_the_stage(make_stage):
+    with pytest.raises(ConfigError, match=r"hive:host_keys.s-hive9: s-hive9 is not a host of this stage"):
+        make_stage(**{"hive:host_keys": {"s-hive9": ED25519_KEY}})
+
+
+def test_host_keys_are_for_prepared_hosts_only(make_stage):
+    with pytest.raises(ConfigError, match=r"host_keys"):
+        make_stage(**{"hive:provider": "local", "hive:host_keys": {"s-hive0": ED25519_KEY}})

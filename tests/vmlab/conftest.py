@@ -11,6 +11,8 @@ import functools
 import http.server
 import ipaddress
 import os
+import ssl
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -84,10 +86,49 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         return
 
 
+def _tls_context(address: str) -> tuple[ssl.SSLContext, str]:
+    """A throwaway CA and a server certificate for ``address`` (the host steps download over https only)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vmlab files CA")])
+    ca = (
+        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    cert = (
+        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)]))
+        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )  # fmt: skip
+    pem = serialization.Encoding.PEM
+    directory = Path(tempfile.mkdtemp(prefix="vmlab-tls-"))
+    (directory / "cert.pem").write_bytes(cert.public_bytes(pem))
+    (directory / "key.pem").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    return context, ca.public_bytes(pem).decode()
+
+
 @pytest.fixture(scope="session")
-def file_server(vmlab: VmLab) -> Iterator[tuple[str, Path]]:
-    """(base URL, directory): a plain HTTP server on the lab's gateway address serving one directory —
-    the DRBD source tarball (nothing outside Debian's mirror is reachable) and the prebuilt module package."""
+def file_server(vmlab: VmLab) -> Iterator[tuple[str, Path, str]]:
+    """(base URL, directory, CA certificate PEM): an https server on the lab's gateway address serving one
+    directory — the DRBD source tarball (nothing outside Debian's mirror is reachable) and the prebuilt module
+    package. https because drbd-install.sh refuses anything else; the hosts trust its CA through
+    CURL_CA_BUNDLE (drbd_site.DrbdSite.install)."""
     directory = vmlab.directory / "www"
     directory.mkdir(exist_ok=True)
     if not DRBD_TARBALL.is_file():
@@ -95,8 +136,10 @@ def file_server(vmlab: VmLab) -> Iterator[tuple[str, Path]]:
     (directory / DRBD_TARBALL.name).symlink_to(DRBD_TARBALL)
     handler = functools.partial(_Quiet, directory=str(directory))
     server = http.server.ThreadingHTTPServer((vmlab.gateway, 0), handler)
+    context, ca_pem = _tls_context(vmlab.gateway)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://{vmlab.gateway}:{server.server_address[1]}", directory
+    yield f"https://{vmlab.gateway}:{server.server_address[1]}", directory, ca_pem
     server.shutdown()
     server.server_close()

@@ -95,10 +95,13 @@ def stage_config(lab: VmLab, addresses: list[str], size: str) -> tuple[Any, Any]
 class DrbdSite:
     """The lab's three hives as a prepared stage with one DRBD volume; runs the program's DRBD steps."""
 
-    def __init__(self, lab: VmLab, addresses: dict[str, str], drbd_url: str, size: str = "64M") -> None:
+    def __init__(
+        self, lab: VmLab, addresses: dict[str, str], drbd_url: str, size: str = "64M", files_ca: str = ""
+    ) -> None:
         self.lab = lab
         self.addresses = addresses
         self.drbd_url = drbd_url
+        self.files_ca = files_ca  # the lab file server's CA (PEM): the hosts download over https only
         self.module_url = ""
         self.resize(size)
 
@@ -168,9 +171,14 @@ class DrbdSite:
         return StepRun(hostname, step, rc, out, err)
 
     def install(self, hostname: str, prebuilt: bool) -> StepRun:
-        # The lab serves the source over http on this machine (the stage accepts https only): its URL replaces
-        # the stage's in the step's environment, as an operator running the script by hand would.
+        # The lab serves the source over https on this machine with a CA of its own: its URL replaces the stage's
+        # in the step's environment, as an operator running the script by hand would, and curl trusts that CA
+        # (CURL_CA_BUNDLE, a file written on the host first).
         extra = {"HIVE_DRBD_URL": self.drbd_url}
+        if self.files_ca:
+            bundle = "/etc/ssl/certs/hive-vmlab-files.pem"
+            self.ok(hostname, f"sudo tee {bundle} >/dev/null", stdin=self.files_ca)
+            extra["CURL_CA_BUNDLE"] = bundle
         if prebuilt:
             extra["HIVE_DRBD_MODULE_URL"] = self.module_url
         return self.host_step("drbd-install", hostname, extra)

@@ -85,9 +85,9 @@ def all_up_to_date(site: DrbdSite, hosts: tuple[str, ...] = HIVES) -> bool:
 
 
 @pytest.fixture(scope="session")
-def drbd_site(vmlab: VmLab, file_server: tuple[str, Path]) -> DrbdSite:
-    base, directory = file_server
-    site = DrbdSite(vmlab, lab_addresses(vmlab.cidr), f"{base}/drbd-{{version}}.tar.gz")
+def drbd_site(vmlab: VmLab, file_server: tuple[str, Path, str]) -> DrbdSite:
+    base, directory, ca_pem = file_server
+    site = DrbdSite(vmlab, lab_addresses(vmlab.cidr), f"{base}/drbd-{{version}}.tar.gz", files_ca=ca_pem)
     deb = vmlab.image.module_deb
     assert deb.is_file(), f"{deb} was not built with the image"
     (directory / f"drbd-modules-{vmlab.image.release}_{DRBD_VERSION}_amd64.deb").symlink_to(deb)
