@@ -352,15 +352,20 @@ class Swarm(pulumi.ComponentResource):
     def _secret(self, service: Service, secret: ServiceSecret) -> docker.Secret:
         """One docker secret per (service, file); a new value is a new secret (components/swarm/secrets.py)."""
         value = self._secret_value(secret)
+        # A value of None: its RandomPassword was left out by `up --target` — the engine's SkippedCreate gives a
+        # resource its inputs as outputs, so no `result` (tests/rehearsal/engine.py emulates it) — and this
+        # secret is left out with it: nothing is derived from the missing value.
         suffix = pulumi.Output.all(pulumi.Output.secret(self._args.registry_password), value).apply(
-            lambda pair: secret_suffix(pair[0], service.name, secret.target, pair[1])
+            lambda pair: None if pair[1] is None else secret_suffix(pair[0], service.name, secret.target, pair[1])
         )
         # an HMAC under the stack's random registry password reveals nothing of the value: the name is plain
-        name = pulumi.Output.unsecret(suffix).apply(lambda text: secret_name(service.name, secret.target, text))
+        name = pulumi.Output.unsecret(suffix).apply(
+            lambda text: None if text is None else secret_name(service.name, secret.target, text)
+        )
         return docker.Secret(
             f"secret-{service.name}-{secret.target}",
             name=name,
-            data=pulumi.Output.secret(value.apply(secret_data)),
+            data=pulumi.Output.secret(value.apply(lambda text: None if text is None else secret_data(text))),
             opts=pulumi.ResourceOptions(parent=self, provider=self.swarm_provider),
         )
 
