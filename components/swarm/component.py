@@ -28,7 +28,7 @@ from components.inventory.site import Site
 from components.program_site import ProgramSite
 from components.provision.host import DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT
 from components.provision.steps import LIB, remote_path
-from components.swarm import commands, drbd_config
+from components.swarm import commands, drbd_config, image_pulls
 from components.swarm.docker_endpoint import docker_endpoint
 from components.swarm.images import ImagePlan, image_plans, preflight, registry_server, write_generated_context
 from components.swarm.networks import network_plans
@@ -44,6 +44,7 @@ from components.swarm.service_spec import (
 HOSTSETUP_DIR = Path(__file__).resolve().parents[2] / "hostsetup"
 CONVERGE_SCRIPT = Path(__file__).resolve().parent / commands.CONVERGE_SCRIPT
 VOLUME_STEP_TIMEOUT = "30m"  # an initial full resync of a large volume runs inside the format step
+IMAGES_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m")  # first pulls of large images
 INITIALIZE_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m")  # the agent waits up to 180 s for a task
 
 
@@ -106,6 +107,8 @@ class Swarm(pulumi.ComponentResource):
     services: dict[str, docker.Service]
     volume_steps: dict[str, list[command.remote.Command]]
     converge_steps: dict[str, command.remote.Command]  # global services: their convergence wait
+    pull_steps: dict[str, command.remote.Command]  # hive FQDN → images.sh pull (before the services)
+    prune_steps: dict[str, command.remote.Command]  # hive FQDN → images.sh prune (after every service)
     services_output: pulumi.Output[dict[str, list[dict[str, Any]]]]
     volumes_output: pulumi.Output[dict[str, dict[str, Any]]]
     registry: str
@@ -140,7 +143,12 @@ class Swarm(pulumi.ComponentResource):
             )
         )
         self.converge_steps = {}
+        self._image_sets = self._pull_sets()
+        self._image_copies = {h.fqdn: self._ship_images_script(self._host(h)) for h in site.hives}
+        self.pull_steps = {h.fqdn: self._images_step(h, "pull", []) for h in site.hives}
         self.services = {s.name: self._service(s) for s in site.catalog.services}
+        after_services: list[pulumi.Resource] = [*self.services.values(), *self.converge_steps.values()]
+        self.prune_steps = {h.fqdn: self._images_step(h, "prune", after_services) for h in site.hives}
 
         self.services_output = self._resolved.apply(_published_ports)
         self.volumes_output = self._resolved.apply(_volume_table)
@@ -332,13 +340,15 @@ class Swarm(pulumi.ComponentResource):
             if mount.source is not None
             for step in self.volume_steps.get(mount.source, [])
         ]
+        # every hive that may run a task holds the image first (image_pulls.py)
+        pulls = [self.pull_steps[h.fqdn] for h in image_pulls.eligible_hives(site, service)]
         resource = docker.Service(
             f"service-{service.name}",
             **inputs.kwargs,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=self.swarm_provider,
-                depends_on=volume_steps,
+                depends_on=[*volume_steps, *pulls],
                 ignore_changes=inputs.ignore_changes or None,
                 delete_before_replace=True,  # the name is the swarm DNS name (pulumi-docker #1356)
             ),
@@ -353,6 +363,44 @@ class Swarm(pulumi.ComponentResource):
             # After the service runs: its converge step (global services) or the service itself (converge_config).
             self._initialize(service, self.converge_steps.get(service.name, resource))
         return resource
+
+    # -- images on every hive that may run them ---------------------------------------------------------------
+
+    def _pull_sets(self) -> pulumi.Output[dict[str, list[str]]]:
+        """Hive FQDN → the image references it must hold (a built image by its pushed digest, the same
+        reference its service spec runs)."""
+        site = self._site
+        built = pulumi.Output.from_input({name: image.repo_digest for name, image in self.images.items()})
+        return built.apply(lambda digests: image_pulls.pull_sets(site, image_pulls.image_references(site, digests)))
+
+    def _ship_images_script(self, host: ProvisionedHost) -> command.remote.CopyToRemote:
+        text = (HOSTSETUP_DIR / commands.IMAGES).read_text(encoding="utf-8")
+        return command.remote.CopyToRemote(
+            f"copy-images-{host.spec.hostname}",
+            connection=self._connection(host),
+            source=pulumi.StringAsset(text),
+            remote_path=remote_path(self._site.stage.ssh_user, commands.IMAGES),
+            triggers=[host.identity, _sha256(text), _file_sha256(LIB)],
+            opts=self._host_opts(host, [*self._args.swarm_ready, *self._args.registry_ready]),
+        )
+
+    def _images_step(self, spec: Host, mode: str, after: Sequence[pulumi.Resource]) -> command.remote.Command:
+        """images.sh on one hive: ``pull`` (the services wait for it) or ``prune`` (after every service). Runs
+        again only when the hive's set, the script or the machine changes: a no-op ``up`` runs nothing."""
+        user = self._site.stage.ssh_user
+        host = self._host(spec)
+        refs = self._image_sets.apply(lambda sets: sets[spec.fqdn])
+        return command.remote.Command(
+            f"images-{mode}-{spec.hostname}",
+            connection=self._connection(host),
+            create=refs.apply(lambda values: commands.images_command(user, mode, values)),
+            triggers=[
+                *self._script_triggers(host, commands.IMAGES),
+                refs.apply(lambda values: _sha256("\n".join(values))),
+            ],
+            add_previous_output_in_env=False,
+            opts=self._host_opts(host, [self._image_copies[spec.fqdn], *after], custom_timeouts=IMAGES_TIMEOUTS),
+        )
 
     def _converge(
         self, service: Service, resource: docker.Service, spec_hash: pulumi.Output[str]
