@@ -18,7 +18,7 @@ global one) and swarm has rolled both back to the previous digest. The tests dep
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -83,6 +83,22 @@ def set_availability(manager: Any, hostname: str, availability: str) -> None:
     manager.api.update_node(node_id, node["Version"]["Index"], spec)
 
 
+def update_spec(manager: Any, service: str, change: Callable[[dict[str, Any]], None]) -> None:
+    """``POST /services/{id}/update`` with the service's current spec as ``change`` left it (no registry auth:
+    nothing is to be pulled)."""
+    api = manager.api
+    inspected = api.inspect_service(service)
+    spec = inspected["Spec"]
+    change(spec)
+    url = api._url("/services/{0}/update", inspected["ID"])
+    api._raise_for_status(api._post_json(url, data=spec, params={"version": inspected["Version"]["Index"]}))
+
+
+def lift_max_replicas(spec: dict[str, Any]) -> None:
+    """Both replicas on the one hive left: max_replicas 1 would keep one pending."""
+    spec["TaskTemplate"].get("Placement", {}).pop("MaxReplicas", None)
+
+
 def wait_running_on(manager: Any, service: str, hives: list[str]) -> list[str]:
     deadline = time.monotonic() + MOVE_TIMEOUT
     while time.monotonic() < deadline:
@@ -98,20 +114,37 @@ def wait_running_on(manager: Any, service: str, hives: list[str]) -> list[str]:
     raise AssertionError(f"{service}: running on {running_on(manager, service)}, not {hives}; errors: {errors[-5:]}")
 
 
+def repository_container(swarm_site: SwarmSite) -> Any:
+    return swarm_site.lab.client.containers.get(swarm_site.lab.host(swarm_site.repository.hostname).container)
+
+
+def power_on_repository(swarm_site: SwarmSite, manager: Any) -> None:
+    """Start the repository server again (if it is off) and wait for its Docker API and registry; every hive
+    active again."""
+    container = repository_container(swarm_site)
+    container.reload()
+    if container.status != "running":
+        container.start()
+        swarm_site.lab._use_machine_resolver(swarm_site.lab.host(swarm_site.repository.hostname))
+    swarm_site.lab.wait_ssh(swarm_site.repository.ip)
+    deadline = time.monotonic() + MOVE_TIMEOUT
+    ready = "sudo docker info >/dev/null && systemctl is-active --quiet docker-registry"
+    while swarm_site.ssh(swarm_site.repository.hostname, ready)[0] != 0:
+        assert time.monotonic() < deadline, "the repository server's docker or registry did not come back"
+        time.sleep(2)
+    for hive in swarm_site.hives:
+        set_availability(manager, hive.hostname, "active")
+
+
 @pytest.fixture(scope="module")
 def repository_down(swarm_site: SwarmSite, manager: Any) -> Iterator[None]:
-    """The repository server's container stopped (the registry with it) for the tests that use it; started
-    again afterwards, every hive active again."""
-    container = swarm_site.lab.client.containers.get(swarm_site.lab.host(swarm_site.repository.hostname).container)
-    container.kill()
+    """The repository server's container killed (the registry with it) for the tests that use it; powered on
+    again by the first test that needs it (bad_update) or at the end."""
+    repository_container(swarm_site).kill()
     try:
         yield
     finally:
-        container.start()
-        swarm_site.lab._use_machine_resolver(swarm_site.lab.host(swarm_site.repository.hostname))
-        swarm_site.lab.wait_ssh(swarm_site.repository.ip)
-        for hive in swarm_site.hives:
-            set_availability(manager, hive.hostname, "active")
+        power_on_repository(swarm_site, manager)
 
 
 def test_every_hive_holds_every_image_before_the_services(swarm_site: SwarmSite) -> None:
@@ -138,19 +171,9 @@ def test_drain_moves_every_replica_to_a_hive_that_never_ran_it(
     assert len(before) == 2
     fresh = sorted({h.hostname for h in swarm_site.hives} - hives_that_ran(manager, "web"))
     assert len(fresh) == 1
-    # max_replicas 1 would leave one replica pending on a single hive: lift it for the move (a spec update
-    # without a new image: nothing to pull)
     for hive in before:
         set_availability(manager, hive, "drain")
-    service = manager.api.inspect_service("web")
-    spec = service["Spec"]
-    spec["TaskTemplate"]["Placement"].pop("MaxReplicas", None)
-    manager.api.update_service(
-        service["ID"], service["Version"]["Index"], task_template=spec["TaskTemplate"], name="web",
-        mode=spec["Mode"], labels=spec.get("Labels"), update_config=spec.get("UpdateConfig"),
-        rollback_config=spec.get("RollbackConfig"), networks=spec["TaskTemplate"].get("Networks"),
-        endpoint_spec=spec.get("EndpointSpec"),
-    )  # fmt: skip
+    update_spec(manager, "web", lift_max_replicas)
     assert wait_running_on(manager, "web", fresh * 2) == fresh * 2
 
 
@@ -165,15 +188,12 @@ def test_forced_update_starts_every_replica_on_a_hive_that_never_ran_it(
     assert len(fresh) == 1
     for hive in before:
         set_availability(manager, hive, "pause")  # keeps its task, takes no new one
-    service = manager.api.inspect_service("api")
-    spec = service["Spec"]
-    spec["TaskTemplate"]["Placement"].pop("MaxReplicas", None)
-    manager.api.update_service(
-        service["ID"], service["Version"]["Index"], task_template=spec["TaskTemplate"], name="api",
-        mode=spec["Mode"], labels=spec.get("Labels"), update_config=spec.get("UpdateConfig"),
-        rollback_config=spec.get("RollbackConfig"), networks=spec["TaskTemplate"].get("Networks"),
-        endpoint_spec=spec.get("EndpointSpec"), force_update=True,
-    )  # fmt: skip
+
+    def force(spec: dict[str, Any]) -> None:
+        lift_max_replicas(spec)
+        spec["TaskTemplate"]["ForceUpdate"] = int(spec["TaskTemplate"].get("ForceUpdate") or 0) + 1
+
+    update_spec(manager, "api", force)
     assert wait_running_on(manager, "api", fresh * 2) == fresh * 2
     assert manager.api.inspect_service("api").get("UpdateStatus", {}).get("State") in (None, "completed")
 
@@ -182,6 +202,7 @@ def test_forced_update_starts_every_replica_on_a_hive_that_never_ran_it(
 def bad_update(swarm_site: SwarmSite, manager: Any) -> str:
     """After the outage: ``api`` and ``everywhere`` rebuilt from an image that exits at once, then ``up``;
     returns the up's error ("" if it passed)."""
+    power_on_repository(swarm_site, manager)
     project = swarm_site.project_dir / "services"
     for service in ("api", "everywhere"):
         (project / service / "Dockerfile").write_text(BROKEN)
