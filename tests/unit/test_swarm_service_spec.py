@@ -135,7 +135,7 @@ def test_every_attribute_maps(site: Site) -> None:
             "failure_action": "rollback",
             "monitor": "15s",
             "max_failure_ratio": "0.0",
-            "order": "stop-first",  # a DRBD volume and a host-mode port: two tasks cannot overlap
+            "order": "stop-first",
         },
         "rollback_config": {
             "parallelism": 1,
