@@ -5,10 +5,11 @@ The module's site (``swarm_site``, conftest.py): four bare lab hosts (three hive
 and ONE ``up`` of the real ``__main__.py`` that provisions them and applies the swarm layer of the catalog below
 (tests/rehearsal/swarm_engine.py). Then, with the repository server's container stopped (its registry gone):
 
-* ``web`` (2 replicas): the two hives running its tasks are drained — both replicas end on the third hive,
-  which had never run a task of it and now cannot pull: it starts them from the image ``images-pull`` put there;
 * ``api`` (2 replicas): the two hives running its tasks are paused and the service force-updated — both new
-  tasks start on the third hive, again one that had never run it.
+  tasks start on the third hive, which had never run a task of it and now cannot pull: it starts them from the
+  image ``images-pull`` put there (a pause moves no task, so ``web`` keeps its two);
+* ``web`` (2 replicas): the two hives running its tasks are drained — both replicas end on the third hive,
+  again one that had never run it.
 
 Last, with the repository back, both ``api`` and the global ``everywhere`` get an image whose command exits at
 once: the next ``up`` fails (the provider's converge wait for ``api``, the converge-everywhere step for the
@@ -164,24 +165,9 @@ def test_a_second_up_runs_no_image_step(swarm_site: SwarmSite) -> None:
     assert {d.operation for d in record.decisions if d.type == COMMAND and "images-" in d.name} <= {SAME, SKIP}
 
 
-def test_drain_moves_every_replica_to_a_hive_that_never_ran_it(
-    swarm_site: SwarmSite, manager: Any, repository_down: None
-) -> None:
-    before = running_on(manager, "web")
-    assert len(before) == 2
-    fresh = sorted({h.hostname for h in swarm_site.hives} - hives_that_ran(manager, "web"))
-    assert len(fresh) == 1
-    for hive in before:
-        set_availability(manager, hive, "drain")
-    update_spec(manager, "web", lift_max_replicas)
-    assert wait_running_on(manager, "web", fresh * 2) == fresh * 2
-
-
 def test_forced_update_starts_every_replica_on_a_hive_that_never_ran_it(
     swarm_site: SwarmSite, manager: Any, repository_down: None
 ) -> None:
-    for hive in swarm_site.hives:
-        set_availability(manager, hive.hostname, "active")
     before = running_on(manager, "api")
     assert len(before) == 2
     fresh = sorted({h.hostname for h in swarm_site.hives} - hives_that_ran(manager, "api"))
@@ -196,6 +182,21 @@ def test_forced_update_starts_every_replica_on_a_hive_that_never_ran_it(
     update_spec(manager, "api", force)
     assert wait_running_on(manager, "api", fresh * 2) == fresh * 2
     assert manager.api.inspect_service("api").get("UpdateStatus", {}).get("State") in (None, "completed")
+
+
+def test_drain_moves_every_replica_to_a_hive_that_never_ran_it(
+    swarm_site: SwarmSite, manager: Any, repository_down: None
+) -> None:
+    for hive in swarm_site.hives:  # the forced update paused two hives
+        set_availability(manager, hive.hostname, "active")
+    before = running_on(manager, "web")
+    assert len(before) == 2, "the forced update of api moved no task of web"
+    fresh = sorted({h.hostname for h in swarm_site.hives} - hives_that_ran(manager, "web"))
+    assert len(fresh) == 1
+    for hive in before:
+        set_availability(manager, hive, "drain")
+    update_spec(manager, "web", lift_max_replicas)
+    assert wait_running_on(manager, "web", fresh * 2) == fresh * 2
 
 
 @pytest.fixture(scope="module")
