@@ -18,6 +18,7 @@ global one) and swarm has rolled both back to the previous digest. The tests dep
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -119,14 +120,18 @@ def repository_container(swarm_site: SwarmSite) -> Any:
     return swarm_site.lab.client.containers.get(swarm_site.lab.host(swarm_site.repository.hostname).container)
 
 
-def power_on_repository(swarm_site: SwarmSite, manager: Any) -> None:
+def power_on_repository(swarm_site: SwarmSite, manager: Any, hosts_file: str) -> None:
     """Start the repository server again (if it is off) and wait for its Docker API and registry; every hive
-    active again."""
+    active again. ``hosts_file``: its /etc/hosts before the power cut — Docker writes a container's /etc/hosts
+    afresh at every start, where a machine's disk would have kept base.sh's block (the registry's own name)."""
     container = repository_container(swarm_site)
     container.reload()
     if container.status != "running":
         container.start()
-        swarm_site.lab._use_machine_resolver(swarm_site.lab.host(swarm_site.repository.hostname))
+        name = swarm_site.repository.hostname
+        swarm_site.lab._use_machine_resolver(swarm_site.lab.host(name))
+        code, out = swarm_site.lab.exec(name, ["sh", "-c", f"printf %s {shlex.quote(hosts_file)} > /etc/hosts"])
+        assert code == 0, out
     swarm_site.lab.wait_ssh(swarm_site.repository.ip)
     deadline = time.monotonic() + MOVE_TIMEOUT
     ready = "sudo docker info >/dev/null && systemctl is-active --quiet docker-registry"
@@ -138,14 +143,21 @@ def power_on_repository(swarm_site: SwarmSite, manager: Any) -> None:
 
 
 @pytest.fixture(scope="module")
-def repository_down(swarm_site: SwarmSite, manager: Any) -> Iterator[None]:
+def saved_hosts_file(swarm_site: SwarmSite) -> str:
+    code, out = swarm_site.lab.exec(swarm_site.repository.hostname, ["cat", "/etc/hosts"])
+    assert code == 0, out
+    return out
+
+
+@pytest.fixture(scope="module")
+def repository_down(swarm_site: SwarmSite, manager: Any, saved_hosts_file: str) -> Iterator[None]:
     """The repository server's container killed (the registry with it) for the tests that use it; powered on
     again by the first test that needs it (bad_update) or at the end."""
     repository_container(swarm_site).kill()
     try:
         yield
     finally:
-        power_on_repository(swarm_site, manager)
+        power_on_repository(swarm_site, manager, saved_hosts_file)
 
 
 def test_every_hive_holds_every_image_before_the_services(swarm_site: SwarmSite) -> None:
@@ -181,7 +193,11 @@ def test_forced_update_starts_every_replica_on_a_hive_that_never_ran_it(
 
     update_spec(manager, "api", force)
     assert wait_running_on(manager, "api", fresh * 2) == fresh * 2
-    assert manager.api.inspect_service("api").get("UpdateStatus", {}).get("State") in (None, "completed")
+    deadline = time.monotonic() + MOVE_TIMEOUT  # and the update itself completes (monitor 15 s per task)
+    while (state := (manager.api.inspect_service("api").get("UpdateStatus") or {}).get("State")) != "completed":
+        assert state == "updating" and time.monotonic() < deadline, f"api's forced update: {state}"
+        time.sleep(2)
+    assert running_on(manager, "api") == fresh * 2
 
 
 def test_drain_moves_every_replica_to_a_hive_that_never_ran_it(
@@ -200,10 +216,10 @@ def test_drain_moves_every_replica_to_a_hive_that_never_ran_it(
 
 
 @pytest.fixture(scope="module")
-def bad_update(swarm_site: SwarmSite, manager: Any) -> str:
+def bad_update(swarm_site: SwarmSite, manager: Any, saved_hosts_file: str) -> str:
     """After the outage: ``api`` and ``everywhere`` rebuilt from an image that exits at once, then ``up``;
     returns the up's error ("" if it passed)."""
-    power_on_repository(swarm_site, manager)
+    power_on_repository(swarm_site, manager, saved_hosts_file)
     project = swarm_site.project_dir / "services"
     for service in ("api", "everywhere"):
         (project / service / "Dockerfile").write_text(BROKEN)
