@@ -14,6 +14,14 @@ from components.provision.steps import remote_path
 DRBD_VOLUME = "drbd-volume.sh"
 DRBD_GROWFS = "drbd-growfs.sh"
 SHIPPED_SCRIPTS = (DRBD_VOLUME, DRBD_GROWFS)
+IMAGES = "images.sh"  # hostsetup/images.sh: pull a hive's image set before the services, prune after
+
+
+def images_command(user: str, mode: str, refs: Sequence[str]) -> str:
+    """images.sh in ``pull`` or ``prune`` mode for the image references ``refs`` (sorted, distinct)."""
+    if mode not in ("pull", "prune"):
+        raise ValueError(f"{IMAGES}: mode {mode!r} is not pull or prune")
+    return script_command(user, IMAGES, {"HIVE_IMAGES_MODE": mode, "HIVE_IMAGES": " ".join(sorted(set(refs)))})
 
 
 def _sudo(user: str) -> list[str]:

@@ -31,7 +31,7 @@ from components.inventory.site import Site
 from components.program_site import ProgramSite
 from components.provision.host import DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT
 from components.provision.steps import LIB, remote_path
-from components.swarm import commands, drbd_config, image_digest
+from components.swarm import commands, drbd_config, image_digest, image_pulls
 from components.swarm.docker_endpoint import docker_endpoint
 from components.swarm.images import ImagePlan, image_plans, preflight, registry_server, write_generated_context
 from components.swarm.networks import network_plans
@@ -49,6 +49,7 @@ HOSTSETUP_DIR = Path(__file__).resolve().parents[2] / "hostsetup"
 CONVERGE_SCRIPT = Path(__file__).resolve().parent / commands.CONVERGE_SCRIPT
 IMAGE_DIGEST_SCRIPT = Path(__file__).resolve().parent / commands.IMAGE_DIGEST_SCRIPT
 VOLUME_STEP_TIMEOUT = "30m"  # an initial full resync of a large volume runs inside the format step
+IMAGES_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m")  # first pulls of large images
 INITIALIZE_TIMEOUTS = pulumi.CustomTimeouts(create="15m", update="15m")  # the agent waits up to 180 s for a task
 
 
@@ -114,6 +115,8 @@ class Swarm(pulumi.ComponentResource):
     secrets: dict[str, dict[str, docker.Secret]]  # service → file name → its docker secret
     digest_steps: dict[str, command.remote.Command]  # tag-image services: the digest the tag points to
     images_output: pulumi.Output[dict[str, dict[str, str]]]  # service → {image, digest, run}
+    pull_steps: dict[str, command.remote.Command]  # hive FQDN → images.sh pull (before the services)
+    prune_steps: dict[str, command.remote.Command]  # hive FQDN → images.sh prune (after every service)
     services_output: pulumi.Output[dict[str, list[dict[str, Any]]]]
     volumes_output: pulumi.Output[dict[str, dict[str, Any]]]
     registry: str
@@ -153,7 +156,14 @@ class Swarm(pulumi.ComponentResource):
         self._secret_values: dict[str, pulumi.Output[str]] = {}
         self._image_records: dict[str, pulumi.Output[dict[str, str]]] = {}
         self._now = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+        # what each service runs (a build's pushed digest, a tag's resolved digest): its spec and the pulls use it
+        self._image_inputs = {s.name: self._image_input(s) for s in site.catalog.services}
+        self._image_sets = self._pull_sets()
+        self._image_copies = {h.fqdn: self._ship_images_script(self._host(h)) for h in site.hives}
+        self.pull_steps = {h.fqdn: self._images_step(h, "pull", []) for h in site.hives}
         self.services = {s.name: self._service(s) for s in site.catalog.services}
+        after_services: list[pulumi.Resource] = [*self.services.values(), *self.converge_steps.values()]
+        self.prune_steps = {h.fqdn: self._images_step(h, "prune", after_services) for h in site.hives}
         self.images_output = (
             pulumi.Output.all(**self._image_records) if self._image_records else pulumi.Output.from_input({})
         )
@@ -406,7 +416,7 @@ class Swarm(pulumi.ComponentResource):
         ).startswith(self.registry + "/")
         self.secrets[service.name] = {s.target: self._secret(service, s) for s in service.secrets}
         refs = ServiceRefs(
-            image=self._image_input(service),
+            image=self._image_inputs[service.name],
             network_ids={name: net.id for name, net in self.networks.items()},
             numbers=self._numbers,
             registry_auth=(
@@ -423,13 +433,15 @@ class Swarm(pulumi.ComponentResource):
             if mount.source is not None
             for step in self.volume_steps.get(mount.source, [])
         ]
+        # every hive that may run a task holds the image first (image_pulls.py)
+        pulls = [self.pull_steps[h.fqdn] for h in image_pulls.eligible_hives(site, service)]
         resource = docker.Service(
             f"service-{service.name}",
             **inputs.kwargs,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=self.swarm_provider,
-                depends_on=volume_steps,
+                depends_on=[*volume_steps, *pulls],
                 ignore_changes=inputs.ignore_changes or None,
                 delete_before_replace=True,  # the name is the swarm DNS name (pulumi-docker #1356)
             ),
@@ -444,6 +456,43 @@ class Swarm(pulumi.ComponentResource):
             # After the service runs: its converge step (global services) or the service itself (converge_config).
             self._initialize(service, self.converge_steps.get(service.name, resource))
         return resource
+
+    # -- images on every hive that may run them ---------------------------------------------------------------
+
+    def _pull_sets(self) -> pulumi.Output[dict[str, list[str]]]:
+        """Hive FQDN → the image references it must hold: the one each service's spec runs (a built image by
+        its pushed digest, a tag by the digest resolved at this up)."""
+        site = self._site
+        return pulumi.Output.all(**self._image_inputs).apply(lambda refs: image_pulls.pull_sets(site, refs))
+
+    def _ship_images_script(self, host: ProvisionedHost) -> command.remote.CopyToRemote:
+        text = (HOSTSETUP_DIR / commands.IMAGES).read_text(encoding="utf-8")
+        return command.remote.CopyToRemote(
+            f"copy-images-{host.spec.hostname}",
+            connection=self._connection(host),
+            source=pulumi.StringAsset(text),
+            remote_path=remote_path(self._site.stage.ssh_user, commands.IMAGES),
+            triggers=[host.identity, _sha256(text), _file_sha256(LIB)],
+            opts=self._host_opts(host, [*self._args.swarm_ready, *self._args.registry_ready]),
+        )
+
+    def _images_step(self, spec: Host, mode: str, after: Sequence[pulumi.Resource]) -> command.remote.Command:
+        """images.sh on one hive: ``pull`` (the services wait for it) or ``prune`` (after every service). Runs
+        again only when the hive's set, the script or the machine changes: a no-op ``up`` runs nothing."""
+        user = self._site.stage.ssh_user
+        host = self._host(spec)
+        refs = self._image_sets.apply(lambda sets: sets[spec.fqdn])
+        return command.remote.Command(
+            f"images-{mode}-{spec.hostname}",
+            connection=self._connection(host),
+            create=refs.apply(lambda values: commands.images_command(user, mode, values)),
+            triggers=[
+                *self._script_triggers(host, commands.IMAGES),
+                refs.apply(lambda values: _sha256("\n".join(values))),
+            ],
+            add_previous_output_in_env=False,
+            opts=self._host_opts(host, [self._image_copies[spec.fqdn], *after], custom_timeouts=IMAGES_TIMEOUTS),
+        )
 
     def _converge(
         self, service: Service, resource: docker.Service, spec_hash: pulumi.Output[str]

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from components.inventory.services import Healthcheck, Mount, RestartConfig, Service, ServiceSecret
 from components.inventory.site import Site, Volume
+from components.swarm.update_policy import rollback_config, update_config
 
 SYSLOG_PORT = 10514
 LOCAL_RELAY = "127.0.0.1"  # every server's log relay (the collector on the repository) listens there
@@ -312,6 +313,9 @@ def service_inputs(site: Site, service: Service, refs: ServiceRefs) -> ServiceIn
     if endpoint is not None:
         kwargs["endpoint_spec"] = endpoint
     kwargs["labels"] = _labels({"HIVE_STANDALONE": str(service.standalone), **service.labels})
+    # a failed update rolls back to the last good spec (components/swarm/update_policy.py, issue 16)
+    kwargs["update_config"] = update_config(site, service)
+    kwargs["rollback_config"] = rollback_config(site, service)
     if converges_with_provider(service):
         kwargs["converge_config"] = dict(CONVERGE)
     if refs.registry_auth is not None:

@@ -250,10 +250,11 @@ def test_resource_counts(both) -> None:
     assert types[IMAGE] == 2, "dns (generated Dockerfile) and web (context): pulled is pulled on staging"
     assert types[NETWORK] == 2
     assert types[DOCKER_PROVIDER] == 2
-    # drbd: volume + growfs per hive; conntrack: dns on every hive; converge: dns (global); copies: two per hive;
-    # image-digest: the three tag images (db, pulled, system)
-    assert types[COMMAND] == 3 + 3 + 3 + 1 + 3
-    assert types[COPY] == 2 * 3
+    # drbd: volume + growfs per hive; conntrack: dns on every hive; converge: dns (global); image-digest: the
+    # three tag images (db, pulled, system); images: pull and prune per hive; copies: three per hive (two drbd
+    # scripts, images.sh)
+    assert types[COMMAND] == 3 + 3 + 3 + 1 + 3 + 2 * 3
+    assert types[COPY] == 3 * 3
     assert {r.type for r in both.components} >= {"hive:swarm:Swarm"}
 
 
@@ -515,7 +516,7 @@ def test_local_provider_has_no_drbd(tmp_path: Path) -> None:
         project, "staging", {**config, "hive:provider": "local"}, preview=False, mocks=BaseMocks(),
         secret_config=SECRET_CONFIG,
     )  # fmt: skip
-    assert not named(result, COMMAND, "drbd-") and not result.of_type(COPY)
+    assert not named(result, COMMAND, "drbd-") and not named(result, COPY, "copy-drbd-")
     mounts = service(result, "db").input("taskSpec.containerSpec.mounts")
     assert mounts == [{"type": "volume", "target": "/var/lib/mysql", "source": "db_data"}]
     assert any("DRBD cannot run inside the local provider" in w for w in result.warnings)

@@ -31,6 +31,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 import time
@@ -522,23 +523,42 @@ def _restart_policy(where: str, policy: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _update_config(where: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    """kreuzwerker ``createUpdateOrRollbackConfig``."""
-    _check(where, config, ("delay", "failureAction", "maxFailureRatio", "monitor", "order", "parallelism"))
-    out: dict[str, Any] = {}
-    if config.get("parallelism") is not None:
-        out["Parallelism"] = int(config["parallelism"])
-    if config.get("delay"):
-        out["Delay"] = _ns(f"{where} delay", config["delay"])
-    if config.get("failureAction"):
-        out["FailureAction"] = config["failureAction"]
-    if config.get("monitor"):
-        out["Monitor"] = _ns(f"{where} monitor", config["monitor"])
-    if config.get("maxFailureRatio") is not None:
-        out["MaxFailureRatio"] = float(config["maxFailureRatio"])
-    if config.get("order"):
-        out["Order"] = config["order"]
-    return out
+class ProviderRefused(ValueError):
+    """An input the provider's schema validation refuses (the real provider fails the resource with it)."""
+
+
+# kreuzwerker v4.5.0 internal/provider/resource_docker_service.go l. 800-903: both blocks, every attribute with a
+# schema Default (Terraform fills a present block's missing attributes), and their ValidateDiagFunc patterns —
+# update_config's anchored, rollback_config's not (``(pause|continue)``, ``(stop-first|start-first)``).
+UPDATE_DEFAULTS = {
+    "parallelism": 1, "delay": "0s", "failureAction": "pause", "monitor": "5s", "maxFailureRatio": "0.0",
+    "order": "stop-first",
+}  # fmt: skip
+UPDATE_PATTERNS = {"failureAction": r"^(pause|continue|rollback)$", "order": r"^(stop-first|start-first)$"}
+ROLLBACK_PATTERNS = {"failureAction": r"(pause|continue)", "order": r"(stop-first|start-first)"}
+
+
+def _update_config(where: str, config: Mapping[str, Any], patterns: Mapping[str, str]) -> dict[str, Any]:
+    """kreuzwerker ``createUpdateOrRollbackConfig`` (resource_docker_service_structures.go l. 1294-1320): every
+    attribute of the block (defaults filled by the schema) → swarm.UpdateConfig; refused as the schema refuses."""
+    _check(where, config, tuple(UPDATE_DEFAULTS))
+    values = {**UPDATE_DEFAULTS, **{k: v for k, v in config.items() if v is not None}}
+    for key, pattern in patterns.items():
+        if not re.search(pattern, str(values[key])):
+            raise ProviderRefused(f"{where}.{key}: {values[key]!r} does not match {pattern}")
+    if int(values["parallelism"]) < 0:
+        raise ProviderRefused(f"{where}.parallelism: {values['parallelism']} < 0")
+    ratio = float(values["maxFailureRatio"])  # validateStringIsFloatRatio: a float in [0, 1]
+    if not 0.0 <= ratio <= 1.0:
+        raise ProviderRefused(f"{where}.maxFailureRatio: {ratio} is not in [0, 1]")
+    return {
+        "Parallelism": int(values["parallelism"]),
+        "Delay": _ns(f"{where} delay", values["delay"]),
+        "FailureAction": values["failureAction"],
+        "Monitor": _ns(f"{where} monitor", values["monitor"]),
+        "MaxFailureRatio": ratio,
+        "Order": values["order"],
+    }
 
 
 def service_spec(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -606,9 +626,9 @@ def service_spec(name: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
             out["Ports"] = ports
         spec["EndpointSpec"] = out
     if inputs.get("updateConfig"):
-        spec["UpdateConfig"] = _update_config(f"{where} updateConfig", inputs["updateConfig"])
+        spec["UpdateConfig"] = _update_config(f"{where} updateConfig", inputs["updateConfig"], UPDATE_PATTERNS)
     if inputs.get("rollbackConfig"):
-        spec["RollbackConfig"] = _update_config(f"{where} rollbackConfig", inputs["rollbackConfig"])
+        spec["RollbackConfig"] = _update_config(f"{where} rollbackConfig", inputs["rollbackConfig"], ROLLBACK_PATTERNS)
     return spec
 
 

@@ -56,7 +56,9 @@ SERVICES: dict[str, Any] = {
     # issue 9: a global service carries no converge_config; the program's own wait proves it converged
     "everywhere": {"image": {"from": "debian:trixie", "command": ["sleep", "infinity"]}, "mode": "global"},
     "vault": {
-        "image": "debian:trixie",
+        # built like the others: every hive pulls the images its services may run (issue 16), and the hives
+        # cannot reach Docker Hub here — the service itself is left out (SKIP_SERVICES), its image is not
+        "image": {"from": "debian:trixie", "command": ["sleep", "infinity"]},
         "replicas": 1,
         "volumes": [{"source": "vault_data", "target": "/data", "drbd": {"fstype": "xfs", "size": "100M"}}],
     },

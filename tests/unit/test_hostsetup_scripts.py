@@ -40,6 +40,7 @@ EXPECTED_STEPS = {
     "drbd-pool",
     "drbd-volume",
     "drbd-growfs",
+    "images",
     "monitoring-node",
     "monitoring-server",
     "monitoring-errors",

@@ -3,8 +3,10 @@ pure mappings, without a daemon."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.provider_schema.constraints import replacing_paths
-from tests.rehearsal.swarm_apply import NETWORK, network_state, service_spec
+from tests.rehearsal.swarm_apply import NETWORK, ProviderRefused, network_state, service_spec
 
 BASE = {"name": "w", "taskSpec": {"containerSpec": {"image": "x"}}, "mode": {"replicated": {"replicas": 3}}}
 
@@ -73,3 +75,33 @@ def test_a_subnet_without_its_gateway_is_replaced_on_the_next_up() -> None:
     config = {"name": "front", "driver": "overlay", "attachable": True, "options": INSPECT["Options"]}
     no_gateway = {**config, "ipamConfigs": [{"subnet": "10.9.0.0/24"}]}
     assert replacing_paths(NETWORK, no_gateway, network_state(INSPECT)) == ["ipam_config.0.gateway"]
+
+
+def test_update_config_fills_the_schema_defaults_of_a_present_block() -> None:
+    # kreuzwerker update_config: every attribute has a schema Default; createUpdateOrRollbackConfig sends them all
+    spec = service_spec("w", {**BASE, "updateConfig": {"failureAction": "rollback"}})
+    assert spec["UpdateConfig"] == {
+        "Parallelism": 1,
+        "Delay": 0,
+        "FailureAction": "rollback",
+        "Monitor": 5_000_000_000,
+        "MaxFailureRatio": 0.0,
+        "Order": "stop-first",
+    }
+    assert "RollbackConfig" not in spec, "no block, nothing sent (d.GetOk)"
+
+
+def test_the_programs_policy_reaches_swarm_as_given() -> None:
+    policy = {
+        "parallelism": 1, "delay": "5s", "failureAction": "rollback", "monitor": "15s", "maxFailureRatio": "0.0",
+        "order": "start-first",
+    }  # fmt: skip
+    spec = service_spec("w", {**BASE, "updateConfig": policy, "rollbackConfig": {**policy, "failureAction": "pause"}})
+    assert spec["UpdateConfig"]["Monitor"] == 15_000_000_000 and spec["UpdateConfig"]["Order"] == "start-first"
+    assert spec["RollbackConfig"]["FailureAction"] == "pause" and spec["RollbackConfig"]["Delay"] == 5_000_000_000
+
+
+def test_rollback_config_refuses_rollback_as_its_failure_action() -> None:
+    # rollback_config.failure_action: validateStringMatchesPattern("(pause|continue)")
+    with pytest.raises(ProviderRefused, match="failureAction"):
+        service_spec("w", {**BASE, "rollbackConfig": {"failureAction": "rollback"}})

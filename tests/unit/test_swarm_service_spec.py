@@ -129,6 +129,22 @@ def test_every_attribute_maps(site: Site) -> None:
             ],
         },
         "labels": [{"label": "HIVE_STANDALONE", "value": "False"}, {"label": "tier", "value": "web"}],
+        "update_config": {
+            "parallelism": 1,
+            "delay": "5s",
+            "failure_action": "rollback",
+            "monitor": "15s",
+            "max_failure_ratio": "0.0",
+            "order": "stop-first",
+        },
+        "rollback_config": {
+            "parallelism": 1,
+            "delay": "0s",
+            "failure_action": "pause",
+            "monitor": "15s",
+            "max_failure_ratio": "0.0",
+            "order": "stop-first",
+        },
         "converge_config": {"delay": "7s", "timeout": "3m"},
         "task_spec": {
             "container_spec": {
