@@ -74,13 +74,19 @@ def eligible_hives(site: Site, service: Service) -> list[Host]:
     return [hive for hive in site.hives if may_run(service, node_facts(hive))]
 
 
-def pull_sets(site: Site, images: Mapping[str, str]) -> dict[str, list[str]]:
+def pull_sets(site: Site, images: Mapping[str, str | None]) -> dict[str, list[str]]:
     """Hive FQDN → the sorted, distinct image references it must hold; ``images``: service name → the reference
-    its spec runs (a built image's digest, else the reference the spec names). Every hive has an entry."""
+    its spec runs (a built image's digest, else the reference the spec names). Every hive has an entry.
+
+    A reference of None is one this run does not know: its image resource was left out by ``up --target`` (the
+    engine's SkippedCreate gives it its inputs as outputs: no ``repoDigest``); the service is left out with it."""
     wanted: dict[str, set[str]] = {hive.fqdn: set() for hive in site.hives}
     for service in site.catalog.services:
+        reference = images[service.name]
+        if reference is None:
+            continue
         for hive in eligible_hives(site, service):
-            wanted[hive.fqdn].add(images[service.name])
+            wanted[hive.fqdn].add(reference)
     return {fqdn: sorted(refs) for fqdn, refs in wanted.items()}
 
 

@@ -86,6 +86,13 @@ def test_built_image_is_pulled_by_its_digest(make_site: Callable[..., Site]) -> 
     assert set(map(tuple, sets.values())) == {tuple(sorted([DIGEST, "mariadb:11.4"]))}
 
 
+def test_an_image_this_run_does_not_know_is_left_out(make_site: Callable[..., Site]) -> None:
+    """``up --target`` leaves the image resources out: their digest is None and nothing is pulled for them."""
+    site = make_site({"web": {"image": {"from": "alpine:3.20"}}, "db": {"image": "mariadb:11.4"}})
+    sets = image_pulls.pull_sets(site, {"web": None, "db": "mariadb:11.4"})
+    assert set(map(tuple, sets.values())) == {("mariadb:11.4",)}
+
+
 def test_pull_on_stage_pulls_the_pull_from_image(make_site: Callable[..., Site]) -> None:
     site = make_site({"web": {"image": {"from": "alpine:3.20", "pull_on": ["staging"], "pull_from": "x/web:1"}}})
     assert set(map(tuple, pulls(site).values())) == {("x/web:1",)}
