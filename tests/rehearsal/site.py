@@ -219,7 +219,7 @@ class RehearsalSite:
     @property
     def registry_password(self) -> str:
         """The generated registry password (secret: never print it)."""
-        return self.last_run.one(RANDOM_PASSWORD).outputs["result"]
+        return self.last_run.one(RANDOM_PASSWORD, "provision-registry-password").outputs["result"]
 
     @property
     def ca_cert_pem(self) -> str:
