@@ -906,6 +906,22 @@ def _default_log(message: str) -> None:
     print(f"[rehearsal] {message}", flush=True)
 
 
+def _command_run(
+    args: HarnessResourceArgs, inputs: dict, operation: str, old: dict | None
+) -> tuple[str | None, float | None, str]:
+    """What a pulumi-command Command (remote or local) runs for ``operation``: ``update`` (else ``create``) on an
+    update, keeping the id; ``create`` on a create, with a new id (resource.NewUniqueHex(name, 8, 0)); the
+    operation's custom timeout."""
+    timeouts = args.record.custom_timeouts or {}
+    if operation == UPDATE:
+        return (
+            inputs.get("update") or inputs.get("create"),
+            parse_duration(timeouts.get("update")),
+            old["id"] if old else "",
+        )
+    return inputs.get("create"), parse_duration(timeouts.get("create")), f"{args.name}{uuid.uuid4().hex[:8]}"
+
+
 class RehearsalMocks(BaseMocks):
     """Executes commands/copies over SSH and makes real keys/certs/passwords; see the module docstring.
 
@@ -1178,15 +1194,7 @@ class RehearsalMocks(BaseMocks):
         self, args: HarnessResourceArgs, inputs: dict, operation: str, old: dict | None, old_outputs: dict
     ) -> tuple[str, dict, str]:
         conn = Connection.from_inputs(inputs["connection"])
-        timeouts = args.record.custom_timeouts or {}
-        if operation == UPDATE:
-            command = inputs.get("update") or inputs.get("create")
-            timeout = parse_duration(timeouts.get("update"))
-            id_ = old["id"] if old else ""
-        else:
-            command = inputs.get("create")
-            timeout = parse_duration(timeouts.get("create"))
-            id_ = f"{args.name}{uuid.uuid4().hex[:8]}"  # resource.NewUniqueHex(name, 8, 0)
+        command, timeout, id_ = _command_run(args, inputs, operation, old)
         env = dict(inputs.get("environment") or {})
         previous = {}
         if operation == UPDATE and inputs.get("addPreviousOutputInEnv") is not False:
@@ -1211,15 +1219,7 @@ class RehearsalMocks(BaseMocks):
         newline trimmed; a failure is ``<exit status>: running "<cmd>":\n<output>``."""
         if inputs.get("delete") or inputs.get("interpreter") or inputs.get("assetPaths") or inputs.get("archivePaths"):
             raise UnsupportedResource(f"{LOCAL_COMMAND} {args.name!r}: delete/interpreter/assets are not emulated")
-        timeouts = args.record.custom_timeouts or {}
-        if operation == UPDATE:
-            command = inputs.get("update") or inputs.get("create")
-            timeout = parse_duration(timeouts.get("update"))
-            id_ = old["id"] if old else ""
-        else:
-            command = inputs.get("create")
-            timeout = parse_duration(timeouts.get("create"))
-            id_ = f"{args.name}{uuid.uuid4().hex[:8]}"
+        command, timeout, id_ = _command_run(args, inputs, operation, old)
         if not command:
             return id_, {**inputs, "stdout": old_outputs.get("stdout", ""), "stderr": old_outputs.get("stderr", "")}, ""
         env = {**os.environ, **{str(k): str(v) for k, v in (inputs.get("environment") or {}).items()}}
