@@ -268,12 +268,13 @@ def _recipe(mirror: str, security: str) -> dict[str, Any]:
     }
 
 
-def _digest(obj: Any, n: int = 12) -> str:
+def recipe_digest(obj: Any, n: int = 12) -> str:
+    """A short content hash of a JSON-able recipe (image cache keys here and in the VM lab)."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:n]
 
 
 @contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -292,7 +293,7 @@ def _run(argv: list[str], log: Callable[[str], None], **kwargs: Any) -> None:
 
 def image_tag() -> str:
     """The tag the current recipe builds (depends on the recipe and this machine's mirror)."""
-    return f"{IMAGE_REPOSITORY}:{_digest(_recipe(*apt_mirrors()))}"
+    return f"{IMAGE_REPOSITORY}:{recipe_digest(_recipe(*apt_mirrors()))}"
 
 
 def host_image(client: Any = None, log: Callable[[str], None] | None = None) -> str:
@@ -305,13 +306,13 @@ def host_image(client: Any = None, log: Callable[[str], None] | None = None) -> 
     client = client or engine()
     mirror, security = apt_mirrors()
     recipe = _recipe(mirror, security)
-    tag = f"{IMAGE_REPOSITORY}:{_digest(recipe)}"
+    tag = f"{IMAGE_REPOSITORY}:{recipe_digest(recipe)}"
     if _image_exists(client, tag):
         return tag
     for tool in ("debootstrap", "chroot", "tar"):
         if shutil.which(tool) is None:
             raise LabUnavailable(f"{tool} is not installed (run .ci/start-dockerd.sh) and {tag} is not built")
-    with _file_lock(CACHE_DIR / "build.lock"):
+    with file_lock(CACHE_DIR / "build.lock"):
         if _image_exists(client, tag):
             return tag
         started = time.monotonic()
@@ -319,7 +320,7 @@ def host_image(client: Any = None, log: Callable[[str], None] | None = None) -> 
             "--variant=minbase",
             "--include=" + ",".join(DEBOOTSTRAP_INCLUDE),
         ]
-        tarball = CACHE_DIR / f"debootstrap-{SUITE}-{_digest([boot_args, mirror])}.tgz"
+        tarball = CACHE_DIR / f"debootstrap-{SUITE}-{recipe_digest([boot_args, mirror])}.tgz"
         for stale in [*CACHE_DIR.glob("dl-*"), *CACHE_DIR.glob("build-*")]:  # of a killed build (we hold the lock)
             _remove_tree(stale)
         if not tarball.exists():
@@ -351,7 +352,7 @@ def host_image(client: Any = None, log: Callable[[str], None] | None = None) -> 
                 changes=[
                     'CMD ["/usr/local/sbin/hive-rehearsal-init"]',
                     "ENV container=docker",
-                    f"LABEL hive-rehearsal.recipe={_digest(recipe)} hive-rehearsal.mirror={mirror}",
+                    f"LABEL hive-rehearsal.recipe={recipe_digest(recipe)} hive-rehearsal.mirror={mirror}",
                 ],
             )
         if not _image_exists(client, tag):

@@ -23,6 +23,7 @@ import pytest
 
 from tests.vmlab import image as vmimage
 from tests.vmlab.lab import VmLab, VmLabUnavailable, check_available, free_subnet, remove_stale_labs
+from tests.vmlab.pki import LabCa
 
 DRBD_TARBALL = Path(os.environ.get("HIVE_VMLAB_DRBD_TARBALL", "/work/shared/drbd/drbd-9.2.16.tar.gz"))
 HIVES = ("s-hive0", "s-hive1", "s-hive2")
@@ -88,39 +89,14 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 def _tls_context(address: str) -> tuple[ssl.SSLContext, str]:
     """A throwaway CA and a server certificate for ``address`` (the host steps download over https only)."""
-    import datetime as dt
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = dt.datetime.now(dt.UTC)
-    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "vmlab files CA")])
-    ca = (
-        x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
-    cert = (
-        x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, address)]))
-        .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(address))]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )  # fmt: skip
-    pem = serialization.Encoding.PEM
+    ca = LabCa("vmlab files CA")
+    key_pem, cert_pem = ca.issue(address)
     directory = Path(tempfile.mkdtemp(prefix="vmlab-tls-"))
-    (directory / "cert.pem").write_bytes(cert.public_bytes(pem))
-    (directory / "key.pem").write_bytes(
-        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    (directory / "cert.pem").write_text(cert_pem)
+    (directory / "key.pem").write_text(key_pem)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(directory / "cert.pem", directory / "key.pem")
-    return context, ca.public_bytes(pem).decode()
+    return context, ca.pem
 
 
 @pytest.fixture(scope="session")

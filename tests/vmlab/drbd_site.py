@@ -160,14 +160,17 @@ class DrbdSite:
         rc, out, err = self.ssh(hostname, command, stdin=stdin, timeout=timeout)
         return StepRun(hostname, script.removesuffix(".sh"), rc, out, err)
 
-    def host_step(self, step: str, hostname: str, extra: dict[str, str] | None = None) -> StepRun:
+    def host_step(
+        self, step: str, hostname: str, extra: dict[str, str] | None = None, stdin: str | None = None
+    ) -> StepRun:
         """The step exactly as the provisioner renders it for this host (``steps.host_steps`` →
-        ``steps.render_command``), with ``extra`` env (the operator's HIVE_DRBD_MODULE_URL) added."""
+        ``steps.render_command``), with ``extra`` env (the operator's HIVE_DRBD_MODULE_URL) added and ``stdin``
+        (what the program feeds the step: certificates, the join token)."""
         (spec,) = [s for s in steps.host_steps(self.site, self.host(hostname)) if s.name == step]
         if extra:
             spec = dataclasses.replace(spec, env={**spec.env, **extra})
         command = steps.render_command(spec, USER)
-        rc, out, err = self.ssh(hostname, command, timeout=spec.timeout_seconds + 60)
+        rc, out, err = self.ssh(hostname, command, stdin=stdin, timeout=spec.timeout_seconds + 60)
         return StepRun(hostname, step, rc, out, err)
 
     def install(self, hostname: str, prebuilt: bool) -> StepRun:

@@ -16,20 +16,17 @@ runs in the guest.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.rehearsal.lab import ADMIN_UID, ADMIN_USER, SUITE, _sources_deb822, apt_mirrors
+from tests.rehearsal.lab import ADMIN_UID, ADMIN_USER, SUITE, _sources_deb822, apt_mirrors, file_lock, recipe_digest
 
 CACHE_DIR = Path(os.environ.get("HIVE_VMLAB_CACHE", "/var/cache/hive-vmlab"))
 DRBD_TARBALL = Path(os.environ.get("HIVE_VMLAB_DRBD_TARBALL", "/work/shared/drbd/drbd-9.2.16.tar.gz"))
@@ -67,6 +64,14 @@ PACKAGES = (
     "thin-provisioning-tools",
     "xfsprogs",
     "jq",
+    # what hostsetup/docker.sh installs (its package work is rehearsed on the container hosts; under TCG it took
+    # about 460 s per VM, so the lab spends its emulated CPU on what only a VM can prove), and the lab
+    # service's one-binary image (tests/vmlab/test_site_drbd.py)
+    "docker.io",
+    "docker-cli",
+    "apparmor",
+    "openssl",
+    "busybox-static",
 )
 
 GUEST_SCRIPT = r"""#!/bin/sh
@@ -210,21 +215,6 @@ def _file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _digest(obj: object, n: int = 12) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:n]
-
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _run(argv: list[str], **kwargs: object) -> str:
     proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, check=False, **kwargs)  # type: ignore[call-overload]
     if proc.returncode != 0:
@@ -257,7 +247,7 @@ def vm_image(log: Callable[[str], None] = print) -> VmImage:
     """Build (once, cached by recipe hash) the Debian 13 VM image; return where it is."""
     mirror, security = apt_mirrors()
     spec = recipe(mirror, security)
-    directory = CACHE_DIR / f"image-{_digest(spec)}"
+    directory = CACHE_DIR / f"image-{recipe_digest(spec)}"
     image = _load(directory)
     if image is not None:
         return image

@@ -32,8 +32,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.rehearsal.lab import ADMIN_USER, _owner_alive, _owner_token, generate_ssh_key, ssh_connect, ssh_run
-from tests.vmlab.image import CACHE_DIR, VmImage, file_lock
+from tests.rehearsal.lab import (
+    ADMIN_USER,
+    _owner_alive,
+    _owner_token,
+    file_lock,
+    generate_ssh_key,
+    ssh_connect,
+    ssh_run,
+)
+from tests.vmlab.image import CACHE_DIR, VmImage
 
 STATE_DIR = Path(os.environ.get("HIVE_VMLAB_STATE", "/run/hive-vmlab"))
 VM_MEMORY_MIB = int(os.environ.get("HIVE_VMLAB_MEMORY", "1536"))

@@ -5,14 +5,16 @@ failover and quorum by powering VMs off.
 The tests share one lab and run in file order: install → pool → volume → grow → failover → quorum → a replaced
 hive. Each stage is a session fixture, so a test that needs a later stage also works alone (``pytest -k quorum``).
 
-Failover and quorum are proven at the DRBD level (mount = auto-promote on a surviving hive), not yet through a
-swarm service: the docker/swarm steps are not run in the VMs (see the README's DRBD section).
+Failover and quorum are proven at the DRBD level (mount = auto-promote on a surviving hive); last, the program's
+docker and swarm steps make the VMs a swarm, and a service that mounts the volume as the program renders it
+follows a powered-off hive with its data.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,10 +23,12 @@ from typing import Any
 
 import pytest
 
+from components.swarm import service_spec, update_policy
 from tests.vmlab.conftest import HIVES, TIMINGS, lab_addresses
 from tests.vmlab.drbd_site import VOLUME, DrbdSite, StepRun
 from tests.vmlab.image import DRBD_VERSION
 from tests.vmlab.lab import VmLab
+from tests.vmlab.pki import LabCa
 
 pytestmark = pytest.mark.vmlab
 
@@ -366,3 +370,124 @@ def test_a_replaced_format_host_resyncs_from_its_peers_and_nothing_is_formatted(
     TIMINGS["replaced s-hive0: new VM to UpToDate"] = time.monotonic() - started
     assert file_system_uuid(drbd_site, replaced) == uuid
     assert read_file_digest(drbd_site, replaced, "replaced.bin") == digest
+
+
+# --------------------------------------------------------------------------------------------------------------
+# a swarm service on the DRBD volume (the program's docker and swarm steps in the VMs)
+
+SERVICE = "db"
+SERVICE_IMAGE = "hive-vmlab/busybox:1"
+# A one-binary image made on each hive from Debian's busybox-static (in the VM image; the VMs have no registry):
+# swarm runs it by its tag on every hive (--no-resolve-image), as a site's hives run their registry's digests.
+BUILD_IMAGE = (
+    "set -e; d=$(mktemp -d); mkdir -p $d/bin $d/data; cp /bin/busybox $d/bin/busybox;"
+    f" sudo tar -C $d -c . | sudo docker import - {SERVICE_IMAGE} >/dev/null; rm -rf $d"
+)
+# The task writes 1 MiB of random data once (a task that finds it keeps it) and then only holds the volume.
+SERVICE_SCRIPT = (
+    "B=/bin/busybox; $B test -f /data/service.bin || { $B head -c 1048576 /dev/urandom > /data/service.bin.new"
+    " && $B sync && $B mv /data/service.bin.new /data/service.bin && $B sync; }; exec $B sleep 1000000"
+)
+
+
+def mount_flag(spec: dict[str, Any]) -> str:
+    """The program's mount input (``service_spec.mount_input``: what kreuzwerker sends as the task's Mount) as
+    ``docker service create --mount``: VolumeOptions.DriverConfig is volume-driver/volume-opt."""
+    parts = [f"type={spec['type']}", f"source={spec['source']}", f"target={spec['target']}"]
+    options = spec.get("volume_options", {})
+    if "driver_name" in options:
+        parts.append(f"volume-driver={options['driver_name']}")
+    parts += [f"volume-opt={k}={v}" for k, v in options.get("driver_options", {}).items()]
+    return ",".join(parts)
+
+
+def task_container(site: DrbdSite, hostname: str) -> str:
+    """The id of the service's running container on this hive, or ''."""
+    return site.ok(
+        hostname, f"sudo docker ps -q --filter label=com.docker.swarm.service.name={SERVICE}", timeout=60
+    ).strip()
+
+
+def running_task(site: DrbdSite, hosts: list[str]) -> tuple[str, str] | None:
+    """(hive, digest of /data/service.bin) where the service's task runs and has written its file."""
+    for hostname in hosts:
+        container = task_container(site, hostname)
+        if container:
+            rc, out, _ = site.ssh(hostname, f"sudo docker exec {container} /bin/busybox sha256sum /data/service.bin")
+            return (hostname, out.split()[0]) if rc == 0 else None
+    return None
+
+
+def ready_managers(site: DrbdSite, hostname: str) -> int:
+    out = site.ok(hostname, "sudo docker node ls --format '{{.Status}} {{.ManagerStatus}}'", timeout=60)
+    return sum(1 for line in out.splitlines() if line.startswith("Ready") and line.split()[1:])
+
+
+@pytest.fixture(scope="session")
+def swarm(drbd_site: DrbdSite, volume_up: list[StepRun]) -> None:
+    """The program's docker step (host certificates from a lab server CA, a separate client CA), swarm-init on
+    the first hive, swarm-join everywhere with the manager token on stdin — as the provisioner runs them."""
+    server_ca, client_ca = LabCa("vmlab server CA"), LabCa("vmlab client CA")
+
+    def docker(hostname: str) -> None:
+        key, cert = server_ca.issue(drbd_site.host(hostname).private_ip)
+        started = time.monotonic()
+        drbd_site.host_step("docker", hostname, stdin=key + cert + server_ca.pem + client_ca.pem).check()
+        TIMINGS[f"docker step {hostname}"] = time.monotonic() - started
+        drbd_site.ok(hostname, BUILD_IMAGE, timeout=600)
+
+    parallel(docker, HIVES)
+    drbd_site.host_step("swarm-init", HIVES[0]).check()
+    token = drbd_site.ok(HIVES[0], "sudo docker swarm join-token -q manager", timeout=60).strip()
+    parallel(lambda h: drbd_site.host_step("swarm-join", h, stdin=token).check(), HIVES)
+    wait_until("three ready managers", lambda: ready_managers(drbd_site, HIVES[0]) == len(HIVES), 300)
+
+
+@needs_volumes
+def test_a_service_on_the_drbd_volume_follows_a_powered_off_hive_with_its_data(
+    drbd_site: DrbdSite, swarm: None
+) -> None:
+    """A swarm service mounts the volume as the program renders it (docker's local driver on /dev/drbdN: the
+    hive that opens it becomes Primary); its hive is powered off; swarm starts the task on another hive, which
+    auto-promotes, and the file the first task wrote is there, byte for byte."""
+    service = next(s for s in drbd_site.site.catalog.services if s.name == SERVICE)
+    (mount,) = service.volumes
+    spec = service_spec.mount_input(mount, {v.name: v for v in drbd_site.site.volumes}, service_spec.SiteNumbers(
+        drbd_site.site))  # fmt: skip
+    assert spec["volume_options"]["driver_options"]["device"] == drbd_site.device
+    drbd_site.ok(
+        HIVES[0],
+        f"sudo docker service create --detach --quiet --name {SERVICE} --no-resolve-image --replicas 1"
+        f" --update-order {update_policy.update_order(drbd_site.site, service)} --mount {mount_flag(spec)}"
+        f" {SERVICE_IMAGE} /bin/busybox sh -c {shlex.quote(SERVICE_SCRIPT)}",
+        timeout=120,
+    )
+    first, digest = wait_until("the task writes its file", lambda: running_task(drbd_site, list(HIVES)), 300)
+    assert primaries(drbd_site) == [first]
+
+    started = time.monotonic()
+    drbd_site.lab.power_off(first)
+    survivors = [h for h in HIVES if h != first]
+    second, digest_after = wait_until(
+        f"the task running again on another hive after {first} was powered off",
+        lambda: running_task(drbd_site, survivors),
+        600,
+    )
+    TIMINGS[f"service failover: {first} powered off → task with its data on {second}"] = time.monotonic() - started
+    assert digest_after == digest
+    assert primaries(drbd_site, survivors) == [second]
+
+    started = time.monotonic()
+    power_on(drbd_site, [first])
+    wait_until(f"{first} back: resynced and a ready manager", lambda: all_up_to_date(drbd_site)
+               and ready_managers(drbd_site, second) == len(HIVES), 900)  # fmt: skip
+    TIMINGS[f"service failover: {first} back, UpToDate and a ready manager"] = time.monotonic() - started
+    assert running_task(drbd_site, list(HIVES)) == (second, digest)  # the task stays where it runs
+
+    drbd_site.ok(second, f"sudo docker service rm {SERVICE}", timeout=60)
+    wait_until("the volume released on every hive", lambda: primaries(drbd_site) == [], 300)
+
+
+def primaries(site: DrbdSite, hosts: list[str] | tuple[str, ...] = HIVES) -> list[str]:
+    """The hives whose DRBD role for the volume is Primary."""
+    return [h for h in hosts if site.status(h)[0]["role"] == "Primary"]
