@@ -170,7 +170,7 @@ class Swarm(pulumi.ComponentResource):
         self._pulled_by_hives: dict[tuple[str, ...], command.local.Command] = {}
         self.services = {s.name: self._service(s) for s in site.catalog.services}
         self.deployed = self._deployed([*self.services.values(), *self.converge_steps.values()])
-        self.prune_steps = {h.fqdn: self._images_step(h, "prune", [self.deployed]) for h in site.hives}
+        self.prune_steps = {h.fqdn: self._prune_step(h) for h in site.hives}
         self.images_output = (
             pulumi.Output.all(**self._image_records) if self._image_records else pulumi.Output.from_input({})
         )
@@ -461,12 +461,14 @@ class Swarm(pulumi.ComponentResource):
                 delete_before_replace=True,  # the name is the swarm DNS name (pulumi-docker #1356)
             ),
         )
-        spec = {key: value for key, value in inputs.kwargs.items() if key != "auth"}
-        spec_hash = pulumi.Output.json_dumps(spec).apply(_sha256)
-        if not converges_with_provider(service):
-            self.converge_steps[service.name] = self._converge(service, resource, spec_hash)
-        if udp_ports(service):
-            self._flush_conntrack(service, resource, spec_hash)
+        converge, flush = not converges_with_provider(service), bool(udp_ports(service))
+        if converge or flush:  # only their steps use the hash (json_dumps makes every leaf of the spec an Output)
+            spec = {key: value for key, value in inputs.kwargs.items() if key != "auth"}
+            spec_hash = pulumi.Output.json_dumps(spec).apply(_sha256)
+            if converge:
+                self.converge_steps[service.name] = self._converge(service, resource, spec_hash)
+            if flush:
+                self._flush_conntrack(service, resource, spec_hash)
         if service.initialize is not None:
             # After the service runs: its converge step (global services) or the service itself (converge_config).
             self._initialize(service, self.converge_steps.get(service.name, resource))
@@ -492,8 +494,8 @@ class Swarm(pulumi.ComponentResource):
         )
 
     def _images_step(self, spec: Host, mode: str, after: Sequence[pulumi.Resource]) -> command.remote.Command:
-        """images.sh on one hive: ``pull`` (the services wait for it) or ``prune`` (after every service). Runs
-        again only when the hive's set, the script or the machine changes: a no-op ``up`` runs nothing."""
+        """images.sh on one hive: ``pull`` (the services wait for it). Runs again only when the hive's set, the
+        script or the machine changes: a no-op ``up`` runs nothing."""
         user = self._site.stage.ssh_user
         host = self._host(spec)
         refs = self._image_sets.apply(lambda sets: sets[spec.fqdn])
@@ -507,6 +509,25 @@ class Swarm(pulumi.ComponentResource):
             ],
             add_previous_output_in_env=False,
             opts=self._host_opts(host, [self._image_copies[spec.fqdn], *after], custom_timeouts=IMAGES_TIMEOUTS),
+        )
+
+    def _prune_step(self, spec: Host) -> command.remote.Command:
+        """images.sh ``prune`` on one hive, after every service (``services-deployed``), for the set its pull
+        named, with the pull's triggers: it runs again exactly when the pull does.
+
+        Both come from the pull's own outputs — pulumi-command echoes its inputs (v1.2.1
+        provider/pkg/provider/remote/command.go ``CommandOutputs`` embeds ``CommandInputs``; commandController.go
+        ``Create`` l. 38, ``Update`` l. 70) — so the prune depends on its pull, not again on every image of the
+        site (each such dependency costs the SDK a walk of everything the image depends on)."""
+        host = self._host(spec)
+        pull = self.pull_steps[spec.fqdn]
+        return command.remote.Command(
+            f"images-prune-{spec.hostname}",
+            connection=self._connection(host),
+            create=pull.create.apply(lambda text: None if text is None else commands.images_prune_of(text)),
+            triggers=pull.triggers,
+            add_previous_output_in_env=False,
+            opts=self._host_opts(host, [self._image_copies[spec.fqdn], self.deployed], custom_timeouts=IMAGES_TIMEOUTS),
         )
 
     def _pulled(self, hives: Sequence[Host]) -> list[command.local.Command]:
