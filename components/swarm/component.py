@@ -197,8 +197,8 @@ class Swarm(pulumi.ComponentResource):
     def _pull_ready(self, spec: Host) -> list[pulumi.Resource]:
         """What a pull on ``spec`` waits for: its own registry login (after its docker and the site registry).
         Not the other hosts' steps: every dependency the program declares costs the SDK a walk over all the
-        target depends on (pulumi/runtime/resource_cycle_breaker.py ``_reachable``), and the digest steps and
-        copies are depended on by every hive's pull and prune."""
+        target depends on (pulumi/runtime/resource_cycle_breaker.py ``_reachable``), and every hive's pull
+        depends on every digest step (docs/provider-notes.md, "Images are pulled on every eligible hive")."""
         login = self._args.registry_logins.get(spec.fqdn)
         return [login] if login is not None else [*self._args.swarm_ready, *self._args.registry_ready]
 
