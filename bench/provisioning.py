@@ -21,7 +21,8 @@ under the rehearsal mocks (commands really run over SSH, tests/rehearsal/engine.
   on fresh hosts; the medians.
 
 ``--evaluation``: the real program under the harness's plain mocks (no hosts) for 3/10/30 hosts × 10/100/500
-services (bench/inventory.py's generated catalog): resources registered and seconds per size.
+services (bench/inventory.py's generated catalog): resources registered, wall seconds and CPU seconds (this
+process, all its threads: on a shared machine the wall time also counts other processes' load) per size.
 
 It measures; it asserts nothing. Needs root and a Docker engine (``bash .ci/start-dockerd.sh``).
 ``--project`` runs another checkout of the project (default: this one); ``--keep`` leaves the lab running.
@@ -125,7 +126,7 @@ def measure_floor(lab: Lab, sets: list[list[str]], deny_starts: bool) -> float:
 
 def evaluation(sizes: list[tuple[int, int]], source: Path = PROJECT) -> None:
     """The program of ``source`` under plain mocks: resources and seconds per (hosts, services)."""
-    print(f"{'hosts':>5} {'services':>8} {'resources':>9} {'seconds':>8} {'ms/resource':>11}")
+    print(f"{'hosts':>5} {'services':>8} {'resources':>9} {'seconds':>8} {'CPU s':>6} {'ms/resource':>11}")
     for hosts, services in sizes:
         with tempfile.TemporaryDirectory(prefix="bench-evaluation-") as tmp:
             project = Path(tmp)
@@ -135,11 +136,11 @@ def evaluation(sizes: list[tuple[int, int]], source: Path = PROJECT) -> None:
             (project / "services").mkdir()
             (project / "services" / "bench.yml").write_text(yaml.safe_dump(catalog_document(services, hosts)))
             config = {key: value.value for key, value in stage_config(hosts).items()}
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             run = run_program(project, "staging", config, preview=False, mocks=BaseMocks())
-            seconds = time.perf_counter() - t0
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
         n = len(run.resources)
-        print(f"{hosts:>5} {services:>8} {n:>9} {seconds:8.1f} {seconds / n * 1000:11.1f}", flush=True)
+        print(f"{hosts:>5} {services:>8} {n:>9} {seconds:8.1f} {cpu:6.1f} {seconds / n * 1000:11.1f}", flush=True)
 
 
 def one_round(client: Any, image: str, args: argparse.Namespace, number: int) -> dict[str, float]:

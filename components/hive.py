@@ -87,6 +87,7 @@ class Hive(pulumi.ComponentResource):
                 ssh_private_key=self.ssh_private_key,
                 swarm_ready=self.provisioning.swarm_ready,
                 registry_ready=self.provisioning.registry_ready,
+                registry_logins=self.provisioning.registry_logins,
                 drbd_ready=self.provisioning.drbd_ready,
                 agent_ready=self.provisioning.agent_ready,
                 project_dir=args.project_dir,

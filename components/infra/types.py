@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pulumi
 
@@ -39,7 +40,7 @@ class ProvisionedHost:
     host_key: pulumi.Input[str]
     docker_port: pulumi.Input[int] = 2376  # the docker API (mutual TLS) as the program reaches it at ``address``
 
-    @property
+    @cached_property  # one Output per host, not one per step that is triggered on it
     def identity(self) -> pulumi.Output[str]:
         """What host-scoped steps are triggered on: the machine, plus the operator's ``host_generation`` mark
         (a machine replaced behind Pulumi's back, e.g. a prepared host reinstalled at the same address)."""

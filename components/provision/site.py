@@ -53,7 +53,8 @@ class SiteProvisioner(pulumi.ComponentResource):
 
     ``swarm_ready``: swarm-init, every swarm-join and node-labels — a docker provider for the swarm depends on
     them. ``registry_ready``: the registry and every registry-login — image pushes and service pulls depend on
-    them. ``registry_password`` is a secret. ``commands[StepRef(fqdn, step)]`` holds each step's command.
+    them; ``registry_logins``: each host's registry-login by FQDN. ``registry_password`` is a secret.
+    ``commands[StepRef(fqdn, step)]`` holds each step's command.
     """
 
     hosts: dict[str, HostProvisioner]
@@ -61,6 +62,7 @@ class SiteProvisioner(pulumi.ComponentResource):
     registry_password: pulumi.Output[str]
     swarm_ready: list[pulumi.Resource]
     registry_ready: list[pulumi.Resource]
+    registry_logins: dict[str, remote.Command]
 
     def __init__(self, name: str, args: SiteProvisionerArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("hive:provision:Site", name, None, opts)
@@ -111,6 +113,7 @@ class SiteProvisioner(pulumi.ComponentResource):
         self.swarm_ready = [c for ref, c in self.commands.items() if ref.step in SWARM_STEPS]
         self.registry_ready = [c for ref, c in self.commands.items() if ref.step in REGISTRY_STEPS]
         self.agent_ready = [c for ref, c in self.commands.items() if ref.step == "backup"]
+        self.registry_logins = {ref.host: c for ref, c in self.commands.items() if ref.step == "registry-login"}
         # The swarm layer's DRBD volume steps run their own scripts beside the shipped lib.sh.
         self.drbd_ready = [c for ref, c in self.commands.items() if ref.step in DRBD_STEPS] + [
             host.files for host in self.hosts.values()

@@ -24,6 +24,15 @@ def images_command(user: str, mode: str, refs: Sequence[str]) -> str:
     return script_command(user, IMAGES, {"HIVE_IMAGES_MODE": mode, "HIVE_IMAGES": " ".join(sorted(set(refs)))})
 
 
+def images_prune_of(pull: str) -> str:
+    """The prune command for the set the pull command ``pull`` (:func:`images_command`) names: the same text in
+    ``prune`` mode."""
+    mode = " HIVE_IMAGES_MODE=pull "
+    if pull.count(mode) != 1:
+        raise ValueError(f"{IMAGES}: not a pull command: {pull!r}")
+    return pull.replace(mode, " HIVE_IMAGES_MODE=prune ")
+
+
 def _sudo(user: str) -> list[str]:
     return [] if user == "root" else ["sudo"]
 

@@ -11,8 +11,8 @@ import datetime
 import hashlib
 import json
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,8 @@ class SwarmArgs:
     """Inputs of :class:`Swarm`.
 
     ``swarm_ready``: the provisioner's resources after which every hive is a swarm manager with its labels;
-    ``registry_ready``: after which the site registry accepts pushes; ``drbd_ready``: after which every hive
+    ``registry_ready``: after which the site registry accepts pushes and every host pulls from it;
+    ``registry_logins``: per hive, its own part of that; ``drbd_ready``: after which every hive
     has the DRBD module, drbd-utils and its thin pool (drbd-install, drbd-pool) and the scripts' ``lib.sh``.
     Secrets: ``client_key_pem``, ``registry_password``, ``ssh_private_key``.
     """
@@ -74,6 +75,10 @@ class SwarmArgs:
     registry_ready: Sequence[pulumi.Resource] = ()
     drbd_ready: Sequence[pulumi.Resource] = ()
     agent_ready: Sequence[pulumi.Resource] = ()  # the repository's agent (backup step): runs ``initialize``
+    # hive FQDN → its registry-login step: after it the hive's daemon pulls from the site registry (and from
+    # elsewhere). The image pulls and digests on a hive wait for their own hive's login only; without the map
+    # (a Swarm built on its own) they wait for swarm_ready and registry_ready.
+    registry_logins: Mapping[str, pulumi.Resource] = field(default_factory=dict)
     project_dir: Path | None = None  # where services/ lives; default: the working directory (Pulumi's)
 
 
@@ -116,7 +121,8 @@ class Swarm(pulumi.ComponentResource):
     digest_steps: dict[str, command.remote.Command]  # tag-image services: the digest the tag points to
     images_output: pulumi.Output[dict[str, dict[str, str]]]  # service → {image, digest, run}
     pull_steps: dict[str, command.remote.Command]  # hive FQDN → images.sh pull (before the services)
-    prune_steps: dict[str, command.remote.Command]  # hive FQDN → images.sh prune (after every service)
+    deployed: command.local.Command  # after every service (and convergence wait); runs nothing
+    prune_steps: dict[str, command.remote.Command]  # hive FQDN → images.sh prune (after ``deployed``)
     services_output: pulumi.Output[dict[str, list[dict[str, Any]]]]
     volumes_output: pulumi.Output[dict[str, dict[str, Any]]]
     registry: str
@@ -161,9 +167,10 @@ class Swarm(pulumi.ComponentResource):
         self._image_sets = self._pull_sets()
         self._image_copies = {h.fqdn: self._ship_images_script(self._host(h)) for h in site.hives}
         self.pull_steps = {h.fqdn: self._images_step(h, "pull", []) for h in site.hives}
+        self._pulled_by_hives: dict[tuple[str, ...], command.local.Command] = {}
         self.services = {s.name: self._service(s) for s in site.catalog.services}
-        after_services: list[pulumi.Resource] = [*self.services.values(), *self.converge_steps.values()]
-        self.prune_steps = {h.fqdn: self._images_step(h, "prune", after_services) for h in site.hives}
+        self.deployed = self._deployed([*self.services.values(), *self.converge_steps.values()])
+        self.prune_steps = {h.fqdn: self._prune_step(h) for h in site.hives}
         self.images_output = (
             pulumi.Output.all(**self._image_records) if self._image_records else pulumi.Output.from_input({})
         )
@@ -186,6 +193,14 @@ class Swarm(pulumi.ComponentResource):
             return self._hosts[spec.fqdn]
         except KeyError:
             raise ValueError(f"SwarmArgs.hosts has no host {spec.fqdn}") from None
+
+    def _pull_ready(self, spec: Host) -> list[pulumi.Resource]:
+        """What a pull on ``spec`` waits for: its own registry login (after its docker and the site registry).
+        Not the other hosts' steps: every dependency the program declares costs the SDK a walk over all the
+        target depends on (pulumi/runtime/resource_cycle_breaker.py ``_reachable``), and every hive's pull
+        depends on every digest step (docs/provider-notes.md, "Images are pulled on every eligible hive")."""
+        login = self._args.registry_logins.get(spec.fqdn)
+        return [login] if login is not None else [*self._args.swarm_ready, *self._args.registry_ready]
 
     def _docker_provider(self, name: str, spec: Host, ready: Sequence[pulumi.Resource]) -> docker.Provider:
         host = self._host(spec)
@@ -400,7 +415,7 @@ class Swarm(pulumi.ComponentResource):
             create=run.apply(lambda marker: commands.image_digest_command(site.stage.ssh_user, tag, marker)),
             stdin=IMAGE_DIGEST_SCRIPT.read_text(encoding="utf-8"),
             add_previous_output_in_env=False,
-            opts=self._host_opts(first, [*self._args.swarm_ready, *self._args.registry_ready]),
+            opts=self._host_opts(first, self._pull_ready(site.first_hive)),
         )
         self.digest_steps[service.name] = step
         reference = step.stdout.apply(lambda out: image_digest.pinned(tag, out))
@@ -434,24 +449,26 @@ class Swarm(pulumi.ComponentResource):
             for step in self.volume_steps.get(mount.source, [])
         ]
         # every hive that may run a task holds the image first (image_pulls.py)
-        pulls = [self.pull_steps[h.fqdn] for h in image_pulls.eligible_hives(site, service)]
+        pulled = self._pulled(image_pulls.eligible_hives(site, service))
         resource = docker.Service(
             f"service-{service.name}",
             **inputs.kwargs,
             opts=pulumi.ResourceOptions(
                 parent=self,
                 provider=self.swarm_provider,
-                depends_on=[*volume_steps, *pulls],
+                depends_on=[*volume_steps, *pulled],
                 ignore_changes=inputs.ignore_changes or None,
                 delete_before_replace=True,  # the name is the swarm DNS name (pulumi-docker #1356)
             ),
         )
-        spec = {key: value for key, value in inputs.kwargs.items() if key != "auth"}
-        spec_hash = pulumi.Output.json_dumps(spec).apply(_sha256)
-        if not converges_with_provider(service):
-            self.converge_steps[service.name] = self._converge(service, resource, spec_hash)
-        if udp_ports(service):
-            self._flush_conntrack(service, resource, spec_hash)
+        converge, flush = not converges_with_provider(service), bool(udp_ports(service))
+        if converge or flush:  # only their steps use the hash (json_dumps makes every leaf of the spec an Output)
+            spec = {key: value for key, value in inputs.kwargs.items() if key != "auth"}
+            spec_hash = pulumi.Output.json_dumps(spec).apply(_sha256)
+            if converge:
+                self.converge_steps[service.name] = self._converge(service, resource, spec_hash)
+            if flush:
+                self._flush_conntrack(service, resource, spec_hash)
         if service.initialize is not None:
             # After the service runs: its converge step (global services) or the service itself (converge_config).
             self._initialize(service, self.converge_steps.get(service.name, resource))
@@ -473,12 +490,12 @@ class Swarm(pulumi.ComponentResource):
             source=pulumi.StringAsset(text),
             remote_path=remote_path(self._site.stage.ssh_user, commands.IMAGES),
             triggers=[host.identity, _sha256(text), _file_sha256(LIB)],
-            opts=self._host_opts(host, [*self._args.swarm_ready, *self._args.registry_ready]),
+            opts=self._host_opts(host, self._pull_ready(host.spec)),
         )
 
     def _images_step(self, spec: Host, mode: str, after: Sequence[pulumi.Resource]) -> command.remote.Command:
-        """images.sh on one hive: ``pull`` (the services wait for it) or ``prune`` (after every service). Runs
-        again only when the hive's set, the script or the machine changes: a no-op ``up`` runs nothing."""
+        """images.sh on one hive: ``pull`` (the services wait for it). Runs again only when the hive's set, the
+        script or the machine changes: a no-op ``up`` runs nothing."""
         user = self._site.stage.ssh_user
         host = self._host(spec)
         refs = self._image_sets.apply(lambda sets: sets[spec.fqdn])
@@ -492,6 +509,55 @@ class Swarm(pulumi.ComponentResource):
             ],
             add_previous_output_in_env=False,
             opts=self._host_opts(host, [self._image_copies[spec.fqdn], *after], custom_timeouts=IMAGES_TIMEOUTS),
+        )
+
+    def _prune_step(self, spec: Host) -> command.remote.Command:
+        """images.sh ``prune`` on one hive, after every service (``services-deployed``), for the set its pull
+        named, with the pull's triggers: it runs again exactly when the pull does.
+
+        Both come from the pull's own outputs — pulumi-command echoes its inputs (v1.2.1
+        provider/pkg/provider/remote/command.go ``CommandOutputs`` embeds ``CommandInputs``; commandController.go
+        ``Create`` l. 38, ``Update`` l. 70) — so the prune depends on its pull, not again on every image of the
+        site (each such dependency costs the SDK a walk of everything the image depends on)."""
+        host = self._host(spec)
+        pull = self.pull_steps[spec.fqdn]
+        return command.remote.Command(
+            f"images-prune-{spec.hostname}",
+            connection=self._connection(host),
+            create=pull.create.apply(lambda text: None if text is None else commands.images_prune_of(text)),
+            triggers=pull.triggers,
+            add_previous_output_in_env=False,
+            opts=self._host_opts(host, [self._image_copies[spec.fqdn], self.deployed], custom_timeouts=IMAGES_TIMEOUTS),
+        )
+
+    def _pulled(self, hives: Sequence[Host]) -> list[command.local.Command]:
+        """What a service that may run on ``hives`` waits for: ``images-pulled`` (every hive) or
+        ``images-pulled-<hostname>-…`` (a subset), after the pulls of exactly those hives; none for no hive.
+
+        Like ``services-deployed`` it runs nothing and only gathers: a pull depends on every image of the site,
+        so each service depending on every hive's pull directly cost services × hives walks over all images."""
+        if not hives:
+            return []
+        key = tuple(h.fqdn for h in hives)
+        if key not in self._pulled_by_hives:
+            everywhere = len(hives) == len(self._site.hives)
+            name = "images-pulled" if everywhere else "-".join(["images-pulled", *(h.hostname for h in hives)])
+            self._pulled_by_hives[key] = command.local.Command(
+                name,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.pull_steps[fqdn] for fqdn in key]),
+            )
+        return [self._pulled_by_hives[key]]
+
+    def _deployed(self, services: Sequence[pulumi.Resource]) -> command.local.Command:
+        """``services-deployed``: after every service and convergence wait; every hive's prune waits for it.
+
+        It runs nothing (pulumi-command v1.2.1 provider/pkg/provider/local/commandController.go ``Create``: no
+        ``create``, nothing runs; it has no ``update`` or ``delete`` either). It is the one place the services
+        fan in: the SDK walks everything a dependency's target depends on for every dependency it declares
+        (pulumi/runtime/resource_cycle_breaker.py ``declare_dependency`` → ``_reachable``), and a service
+        depends on every hive, so each prune depending on every service directly cost hives² × services walks."""
+        return command.local.Command(
+            "services-deployed", opts=pulumi.ResourceOptions(parent=self, depends_on=list(services))
         )
 
     def _converge(

@@ -13,6 +13,8 @@ from components.swarm import update_policy
 from tests.harness import is_unknown
 from tests.program.test_swarm import COMMAND, COPY, SERVICE, SERVICES, named, run, service, write_project
 
+LOCAL = "command:local:Command"
+
 PINNED = copy.deepcopy(SERVICES)
 PINNED["services"]["pinned"] = {"image": "redis:7.4", "placement": {"constraints": ["node.hostname == s-hive1"]}}
 
@@ -60,13 +62,18 @@ def test_the_repository_server_pulls_nothing(both) -> None:
     assert hosts == {"192.168.0.10", "192.168.0.11", "192.168.0.12"}, "s-hive3 (the repository) runs no task"
 
 
+def pulled_by(run, svc) -> list[str]:
+    """The pulls ``svc`` waits for: through the one ``images-pulled…`` resource it depends on (runs nothing)."""
+    (gate,) = [r for r in run.of_type(LOCAL) if r.name.startswith("images-pulled") and svc.depends_on(r)]
+    assert gate.inputs.get("create") is None, "it runs nothing"
+    return sorted(run.by_urn(urn).name for urn in gate.dependencies)
+
+
 def test_services_wait_for_the_pulls_of_their_hives(both) -> None:
-    pulls = {c.name: c for c in named(both, COMMAND, "images-pull-")}
-    pinned = service(both, "pinned")
-    assert pinned.depends_on(pulls["images-pull-s-hive1"])
-    assert not pinned.depends_on(pulls["images-pull-s-hive0"]), "only the hive it may run on"
-    web = service(both, "web")
-    assert all(web.depends_on(p) for p in pulls.values())
+    pulls = sorted(c.name for c in named(both, COMMAND, "images-pull-"))
+    assert pulled_by(both, service(both, "pinned")) == ["images-pull-s-hive1"], "only the hive it may run on"
+    assert pulled_by(both, service(both, "web")) == pulls
+    assert both.one(LOCAL, "images-pulled-s-hive1") and both.one(LOCAL, "images-pulled"), "one per set of hives"
 
 
 def test_pull_waits_for_its_script_copy(both) -> None:
@@ -75,11 +82,14 @@ def test_pull_waits_for_its_script_copy(both) -> None:
 
 
 def test_prune_runs_after_every_service_and_converge_step(both) -> None:
+    deployed = both.one(LOCAL, "services-deployed")
+    assert deployed.inputs.get("create") is None, "it runs nothing"
+    for svc in both.of_type(SERVICE):
+        assert deployed.depends_on(svc), svc.name
+    assert deployed.depends_on(both.one(COMMAND, "converge-dns"))
     for prune in named(both, COMMAND, "images-prune-"):
         assert "HIVE_IMAGES_MODE=prune" in str(prune.inputs["create"]) or both.preview
-        for svc in both.of_type(SERVICE):
-            assert prune.depends_on(svc), (prune.name, svc.name)
-        assert prune.depends_on(both.one(COMMAND, "converge-dns"))
+        assert prune.depends_on(deployed), prune.name
 
 
 def test_pull_reruns_only_when_the_hive_set_changes(project: Path, tmp_path: Path) -> None:

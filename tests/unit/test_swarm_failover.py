@@ -108,6 +108,15 @@ def test_hive_with_no_eligible_service_has_an_empty_set(make_site: Callable[...,
     assert sets["s-hive1.pdns"] == [] and sets["s-hive0.pdns"] == ["redis:7.4"]
 
 
+def test_the_prune_command_names_the_set_of_its_pull() -> None:
+    for user in ("admin", "root"):
+        for refs in ([], ["b:1", "a:1"], ["x/pull:1"]):
+            pull = commands.images_command(user, "pull", refs)
+            assert commands.images_prune_of(pull) == commands.images_command(user, "prune", refs)
+    with pytest.raises(ValueError, match="not a pull command"):
+        commands.images_prune_of(commands.images_command("root", "prune", ["a:1"]))
+
+
 def test_images_command_lists_the_set_sorted_and_distinct() -> None:
     assert commands.images_command("admin", "pull", ["b:1", "a:1", "b:1"]) == (
         "sudo env HIVE_IMAGES='a:1 b:1' HIVE_IMAGES_MODE=pull bash /home/admin/.hive/hostsetup/images.sh"
