@@ -8,7 +8,8 @@
 # Env:    —
 # Stdin:  —
 # Files:  /etc/rsyslog.d/30-hive-services.conf, /etc/logrotate.d/hive-services,
-#         /usr/local/sbin/hive-service-log-writer (from hive-service-log-writer beside this script)
+#         /usr/local/sbin/hive-service-log-writer (from hive-service-log-writer beside this script); the
+#         writer's own log /var/log/hive-service-log-writer.log (each copy it dropped)
 # The service name is the syslog tag (programname) that the services' log options set; it is made safe for a
 # file name by rsyslog's secpath-replace. These messages go nowhere else (their own ruleset).
 # The lines are written by hive-service-log-writer (omprog, one instance, each line confirmed): a relayed line
@@ -54,6 +55,7 @@ ruleset(name="hive-services") {
     }
     action(type="omprog" binary="/usr/local/sbin/hive-service-log-writer" template="HiveServiceLine"
            confirmMessages="on" forceSingleInstance="on" reportFailures="on"
+           output="/var/log/hive-service-log-writer.log" fileCreateMode="0640"
            action.resumeRetryCount="-1" action.resumeInterval="1")
     stop
 }
@@ -64,7 +66,7 @@ EOF
 install_file_if_changed "$rsyslog_conf" "$conf" 0644 && restart=1
 
 install_file_if_changed '# managed by hive (hostsetup/log-collector.sh)
-/var/log/services/*.log {
+/var/log/services/*.log /var/log/hive-service-log-writer.log {
     daily
     rotate 14
     compress

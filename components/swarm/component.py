@@ -509,8 +509,8 @@ class Swarm(pulumi.ComponentResource):
         the NEW spec in the state (with init errors) and the next ``up`` finds no diff and succeeds while swarm
         runs the rolled-back spec. A failed Command is not recorded at all (pulumi-go-provider infer), so its
         trigger — the spec hash — still differs at the next ``up``, which checks again and fails again until
-        the operator's fix changes the spec (docs/provider-notes.md "Update policy"). A no-op ``up`` runs it
-        not: its triggers are unchanged."""
+        the operator's fix changes the spec (docs/provider-notes.md "Update policy"). A no-op ``up`` does not
+        run it: its triggers are unchanged."""
         first = self._host(self._site.first_hive)
         script = CONVERGE_SCRIPT.read_text(encoding="utf-8")
         bound = f"{commands.CONVERGE_TIMEOUT + 60}s"

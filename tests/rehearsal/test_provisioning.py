@@ -342,6 +342,8 @@ def outage_log(site: RehearsalSite) -> tuple[list[int], str]:
         if len(numbers) >= RELAY_LINES or time.monotonic() > deadline:
             time.sleep(5)  # a late duplicate shows up too
             _, out, _ = site.ssh(repository, f"sudo cat {log}")
+            _, drops, _ = site.ssh(repository, "sudo cat /var/log/hive-service-log-writer.log")
+            print(f"the collector's writer dropped: {[d for d in drops.splitlines() if tag in d]}")
             return line_numbers(out, tag), out
         time.sleep(1)
 

@@ -66,6 +66,7 @@ def pipeline(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     collector = heredoc("log-collector.sh", "rsyslog_conf=$(cat <<'EOF'")
     collector = re.sub(r"\s*include\(file=.*\n", "\n", collector)  # monitoring-errors.sh's rules: not here
     collector = collector.replace("/usr/local/sbin/hive-service-log-writer", str(writer))
+    collector = collector.replace("/var/log/hive-service-log-writer.log", str(tmp_path / "writer.log"))
     collector = collector.replace('port="2514"', f'port="{tcp}"').replace('port="10514"', f'port="{collector_udp}"')
     relay = heredoc("log-relay.sh", "relay_conf=$(cat <<EOF").replace("$HIVE_LOG_COLLECTOR", "127.0.0.1")
     relay = relay.replace('port="2514"', f'port="{tcp}"').replace('port="10514"', f'port="{relay_udp}"')

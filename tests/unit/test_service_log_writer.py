@@ -38,6 +38,12 @@ def test_a_line_sent_again_is_written_once(tmp_path: Path) -> None:
     assert (tmp_path / "web.log").read_text() == f"t h web[1]: a #{A}\nt h web[1]: b #{B}\n"
 
 
+def test_a_dropped_copy_is_reported_on_stderr(tmp_path: Path) -> None:
+    lines = f"web {A} t h web[1]: a\nweb {A} t h web[1]: a\n"
+    result = subprocess.run(["sh", str(WRITER), str(tmp_path)], input=lines, capture_output=True, text=True, check=True)
+    assert result.stderr == f"dropped a copy of web line #{A} (written before)\n"
+
+
 def test_the_ids_survive_a_restart_of_the_writer(tmp_path: Path) -> None:
     write(tmp_path, f"web {A} t h web[1]: a")
     write(tmp_path, f"web {A} t h web[1]: a", f"web {B} t h web[1]: b")
