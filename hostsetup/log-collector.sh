@@ -25,10 +25,9 @@ require_root
 
 apt_install rsyslog logrotate mawk
 # setgid: the writer's files (umask 027) get the group adm, as rsyslog's own
-install -d -m 2755 -o root -g adm /var/log/services
-if [[ $(stat -c %a:%G /var/log/services) != 2755:adm ]]; then
-    chmod 2755 /var/log/services && chgrp adm /var/log/services
-    changed "/var/log/services: mode 2755, group adm"
+if [[ $(stat -c %a:%U:%G /var/log/services 2>/dev/null) != 2755:root:adm ]]; then
+    install -d -m 2755 -o root -g adm /var/log/services
+    changed "/var/log/services: mode 2755, root:adm"
 fi
 writer=0
 install_file_if_changed "$(cat "$HERE/hive-service-log-writer")" /usr/local/sbin/hive-service-log-writer 0755 && writer=1
