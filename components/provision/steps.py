@@ -396,7 +396,13 @@ CATALOGUE: tuple[StepDefinition, ...] = (
         packages=("docker-registry", "apache2-utils", "curl"),
         needs=("docker",),
     ),
-    StepDefinition("log-collector", _is_repository, packages=("rsyslog", "logrotate")),
+    # hive-service-log-writer: the collector's omprog writer that writes each relayed line once (issue 16)
+    StepDefinition(
+        "log-collector",
+        _is_repository,
+        assets=("hive-service-log-writer",),
+        packages=("rsyslog", "logrotate", "mawk"),
+    ),
     # the services' local syslog endpoint (udp 127.0.0.1:10514) with a disk queue to the collector (issue 16)
     StepDefinition(
         "log-relay",

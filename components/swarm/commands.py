@@ -71,17 +71,21 @@ def conntrack_command(user: str, ports: Sequence[int]) -> str:
 
 
 CONVERGE_SCRIPT = "service-converge.sh"  # components/swarm/, fed on stdin (not shipped to the host)
-CONVERGE_TIMEOUT = 180  # seconds: the same bound as the provider's converge_config timeout (3m)
-CONVERGE_DELAY = 7  # seconds the tasks must keep running (converge_config delay)
+CONVERGE_TIMEOUT = 180  # seconds: a service's tasks must all run its spec within this
+CONVERGE_DELAY = 7  # seconds the tasks must keep running (not crash-looping)
 
 
-def converge_command(user: str, service: str, timeout: int = CONVERGE_TIMEOUT, delay: int = CONVERGE_DELAY) -> str:
+def converge_command(
+    user: str, service: str, image: str, timeout: int = CONVERGE_TIMEOUT, delay: int = CONVERGE_DELAY
+) -> str:
     """Run service-converge.sh from stdin on the first hive: exits non-zero (and so fails ``pulumi up``) when
-    ``service``'s tasks do not all run its current spec within ``timeout`` seconds."""
+    ``service``'s update was rolled back or paused, its spec does not run ``image``, or its tasks do not all
+    run its current spec within ``timeout`` seconds."""
     words = _sudo(user)
     words += [
         "env",
         f"HIVE_DELAY={int(delay)}",
+        f"HIVE_IMAGE={shlex.quote(image)}",
         f"HIVE_SERVICE={shlex.quote(service)}",
         f"HIVE_TIMEOUT={int(timeout)}",
         "bash",

@@ -40,7 +40,6 @@ from components.swarm.service_spec import (
     REGISTRY_USER,
     RegistryAuth,
     ServiceRefs,
-    converges_with_provider,
     service_inputs,
     udp_ports,
 )
@@ -116,7 +115,7 @@ class Swarm(pulumi.ComponentResource):
     images: dict[str, docker.Image]
     services: dict[str, docker.Service]
     volume_steps: dict[str, list[command.remote.Command]]
-    converge_steps: dict[str, command.remote.Command]  # global services: their convergence wait
+    converge_steps: dict[str, command.remote.Command]  # every service: its convergence check (_converge)
     secrets: dict[str, dict[str, docker.Secret]]  # service → file name → its docker secret
     digest_steps: dict[str, command.remote.Command]  # tag-image services: the digest the tag points to
     images_output: pulumi.Output[dict[str, dict[str, str]]]  # service → {image, digest, run}
@@ -461,17 +460,14 @@ class Swarm(pulumi.ComponentResource):
                 delete_before_replace=True,  # the name is the swarm DNS name (pulumi-docker #1356)
             ),
         )
-        converge, flush = not converges_with_provider(service), bool(udp_ports(service))
-        if converge or flush:  # only their steps use the hash (json_dumps makes every leaf of the spec an Output)
-            spec = {key: value for key, value in inputs.kwargs.items() if key != "auth"}
-            spec_hash = pulumi.Output.json_dumps(spec).apply(_sha256)
-            if converge:
-                self.converge_steps[service.name] = self._converge(service, resource, spec_hash)
-            if flush:
-                self._flush_conntrack(service, resource, spec_hash)
+        spec = {key: value for key, value in inputs.kwargs.items() if key != "auth"}
+        spec_hash = pulumi.Output.json_dumps(spec).apply(_sha256)
+        converge = self._converge(service, resource, refs.image, spec_hash)
+        self.converge_steps[service.name] = converge
+        if udp_ports(service):
+            self._flush_conntrack(service, resource, spec_hash)
         if service.initialize is not None:
-            # After the service runs: its converge step (global services) or the service itself (converge_config).
-            self._initialize(service, self.converge_steps.get(service.name, resource))
+            self._initialize(service, converge)  # once the service runs its spec
         return resource
 
     # -- images on every hive that may run them ---------------------------------------------------------------
@@ -561,19 +557,35 @@ class Swarm(pulumi.ComponentResource):
         )
 
     def _converge(
-        self, service: Service, resource: docker.Service, spec_hash: pulumi.Output[str]
+        self,
+        service: Service,
+        resource: docker.Service,
+        image: pulumi.Input[str],
+        spec_hash: pulumi.Output[str],
     ) -> command.remote.Command:
-        """A global service's convergence proof: service-converge.sh on the first hive after every change of its
-        spec (the provider refuses converge_config on global services). It fails ``pulumi up`` when a task of
-        the new spec does not run within its bound; the script ends itself by then (pulumi-command does not
-        stop a running session at custom_timeouts)."""
+        """Every service's convergence check: service-converge.sh on the first hive after every change of its
+        spec. It fails ``pulumi up`` when the update was rolled back or paused, when the service's spec does
+        not run ``image`` (swarm rolled it back), or when a task of the spec does not run within its bound; the
+        script ends itself by then (pulumi-command does not stop a running session at custom_timeouts).
+
+        One mechanism for every service, and not the provider's ``converge_config`` on replicated ones (the
+        provider refuses it on global services anyway): when converge_config's wait fails, the bridge records
+        the NEW spec in the state (with init errors) and the next ``up`` finds no diff and succeeds while swarm
+        runs the rolled-back spec. A failed Command is not recorded at all (pulumi-go-provider infer), so its
+        trigger — the spec hash — still differs at the next ``up``, which checks again and fails again until
+        the operator's fix changes the spec (docs/provider-notes.md "Update policy"). A no-op ``up`` does not
+        run it: its triggers are unchanged."""
         first = self._host(self._site.first_hive)
         script = CONVERGE_SCRIPT.read_text(encoding="utf-8")
         bound = f"{commands.CONVERGE_TIMEOUT + 60}s"
+        user = self._site.stage.ssh_user
         return command.remote.Command(
             f"converge-{service.name}",
             connection=self._connection(first),
-            create=commands.converge_command(self._site.stage.ssh_user, service.name),
+            # None: the image left out by `up --target` (see image_pulls.pull_sets); the step is left out with it
+            create=pulumi.Output.from_input(image).apply(
+                lambda ref: None if ref is None else commands.converge_command(user, service.name, ref)
+            ),
             stdin=script,
             triggers=[resource.id, spec_hash, _sha256(script)],
             add_previous_output_in_env=False,

@@ -33,7 +33,6 @@ LOCAL_RELAY = "127.0.0.1"  # every server's log relay (the collector on the repo
 STANDALONE_TMPFS = ("/run", "/tmp", "/sys/fs/cgroup")
 STANDALONE_CAPS = ("NET_ADMIN", "SYS_ADMIN", "SYSLOG", "SYS_PTRACE", "AUDIT_CONTROL")
 STANDALONE_COMMAND = ("sh", "-c", "mount -t cgroup2 cgroup2 /sys/fs/cgroup && exec /sbin/init")
-CONVERGE = {"delay": "7s", "timeout": "3m"}
 DEFAULT_RESTART_DELAY = "5s"  # docker's own default
 REGISTRY_USER = "hive"
 _ZERO_DURATION = re.compile(r"(0+(\.0+)?(ns|us|µs|ms|s|m|h))+")
@@ -316,8 +315,8 @@ def service_inputs(site: Site, service: Service, refs: ServiceRefs) -> ServiceIn
     # a failed update rolls back to the last good spec (components/swarm/update_policy.py, issue 16)
     kwargs["update_config"] = update_config(site, service)
     kwargs["rollback_config"] = rollback_config(site, service)
-    if converges_with_provider(service):
-        kwargs["converge_config"] = dict(CONVERGE)
+    # No converge_config, on any service: the program's converge step proves every service converged
+    # (components/swarm/component.py ``_converge``; docs/provider-notes.md "Update policy").
     if refs.registry_auth is not None:
         kwargs["auth"] = {
             "server_address": refs.registry_auth.server,
@@ -325,17 +324,6 @@ def service_inputs(site: Site, service: Service, refs: ServiceRefs) -> ServiceIn
             "password": refs.registry_auth.password,
         }
     return ServiceInputs(kwargs, ignore)
-
-
-def converges_with_provider(service: Service) -> bool:
-    """Whether the provider's own converge wait (``converge_config``) applies to ``service``.
-
-    kreuzwerker resource_docker_service.go declares ``mode.0.global`` with
-    ``ConflictsWith: []string{"mode.0.replicated", "converge_config"}`` (and ``converge_config`` with
-    ``ConflictsWith: []string{"mode.0.global"}``): the bridge rejects both together at check time, in preview
-    and in up. A global service converges through the program's own wait (``commands.converge_command``).
-    """
-    return service.mode != "global"
 
 
 def udp_ports(service: Service) -> list[int]:

@@ -61,6 +61,7 @@ DRBD = ["drbd-install", "drbd-pool"]  # the sample site has a drbd volume
 SECRET_STEPS = {"docker", "registry", "registry-login", "backup", "monitoring-server", "swarm-join"}
 ASSETS = {  # files a step ships besides its script
     "firewall": ["hive-firewall"],
+    "log-collector": ["hive-service-log-writer"],
     "backup": ["hive-backup"],
     "monitoring-node": ["hive-metrics"],
     "monitoring-server": list(catalogue.MONITORING_RULES),

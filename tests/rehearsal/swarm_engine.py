@@ -23,7 +23,11 @@ with pulumi-docker's diff rules:
   engine's default, create first and delete the old one after every create and update of the run
   (pulumi/pulumi pkg/resource/deploy/step_generator.go: "the delete step is generated 'later' on, after all
   creates/updates finish"; a docker secret, whose new version has a new name); other differences of a
-  ``Service`` update it in place; nothing differs → nothing is done;
+  ``Service`` update it in place; nothing differs → nothing is done. A ``Service`` update that fails (the
+  daemon refuses the spec, the converge wait fails) is kept in the state as the engine keeps it — the NEW
+  configuration with initialization errors (terraform-plugin-sdk ``Resource.Apply`` returns ``data.State()``
+  with the error, the bridge makes it a partial state) —, and the next ``up`` makes an empty update of it that
+  runs nothing and succeeds (the bridge finds no diff);
 * ``Image`` (native): old inputs against new ones, plus the build-context content (pulumi-docker's context
   hash, so an edited file under ``services/<name>/`` rebuilds): builds and pushes again (same URN, new digest);
 * a docker resource the program no longer registers is removed from its daemon at the end of the ``up``
@@ -59,6 +63,7 @@ from tests.rehearsal.engine import (
     UnsupportedResource,
     _changed_keys,
     _decode,
+    _encode,
     input_digests,
     step_of_command,
 )
@@ -94,6 +99,7 @@ class ProviderRefused(AssertionError):
 
 
 SENSITIVE = {SECRET: ("data",)}  # kreuzwerker Sensitive: true — never in the log
+INIT_ERRORS = "initErrors"  # a resource the engine kept from a failed update (its state holds the new spec)
 CONTEXT_KEY = "__buildContext__"  # the extra "input" an Image diffs on (pulumi-docker's contextHash)
 
 
@@ -193,14 +199,27 @@ class SwarmRehearsalMocks(RehearsalMocks):
             record = self.current
             self._seen.add(urn)
         operation, changed = self._diff_unavailable(args, old, *self._docker_plan(args.typ, old, digests, inputs))
+        init_errors = operation == SAME and bool(old and old.get(INIT_ERRORS))
+        if init_errors:
+            operation = UPDATE  # step_generator.go: unchanged but with initialization errors → an empty update
         with self.lock:
             record.decisions.append(Decision(record.number, urn, args.typ, args.name, operation, changed))
         if operation == SAME:
             return old["id"], _decode(old["outputs"])
         if self.preview:
             return (old["id"] if operation == UPDATE else ""), inputs
-
         provider_urn, provider = self._provider_inputs(args)
+        if init_errors:
+            # the bridge's Update finds no diff and returns the old properties without calling the provider
+            # (pulumi-terraform-bridge pkg/tfbridge/provider.go l. 1725–1731): nothing runs; the update succeeds
+            # and the engine keeps the resource without its init errors
+            assert old is not None
+            with self.lock:
+                self.state.resources[urn] = {k: v for k, v in old.items() if k != INIT_ERRORS} | {"run": record.number}
+                self.state.save()
+            self.log(f"{args.name}: update (initialization errors of run {old['run']}; no diff: nothing runs)")
+            return old["id"], _decode(old["outputs"])
+
         host = provider_address(provider) or LOCAL
 
         def action() -> tuple[str, dict, str]:
@@ -208,7 +227,34 @@ class SwarmRehearsalMocks(RehearsalMocks):
                 return (*self._local(args, inputs, operation), "")
             return (*self._swarm(args, inputs, operation, old, provider_urn, provider, base_dir), "")
 
-        return self._execute(args, record, operation, host, _step(args.typ), digests, action, provider=provider_urn)
+        try:
+            return self._execute(args, record, operation, host, _step(args.typ), digests, action, provider=provider_urn)
+        except Exception as exc:
+            if args.typ == SERVICE and operation == UPDATE and old is not None:
+                self._keep_partial_update(args, old, digests, inputs, provider_urn, str(exc))
+            raise
+
+    def _keep_partial_update(
+        self, args: HarnessResourceArgs, old: dict, digests: dict[str, str], inputs: dict, provider: str, error: str
+    ) -> None:
+        """A failed Update of a bridged Service: what the engine keeps. terraform-plugin-sdk
+        ``helper/schema/resource.go`` l. 989–994 (``Resource.Apply``) returns ``data.State()`` — the planned
+        new state — together with the Update's error; pulumi-terraform-bridge ``pkg/tfbridge/provider.go``
+        l. 1741–1757 turns that into a *reason* and l. 1792–1793 into ``initializationError`` with those
+        properties, which the engine records as the resource's state with its init errors. So the state holds
+        the NEW configuration (over the old read-back) although the daemon may run another spec, and the next
+        ``up`` finds no diff (see the empty update in :meth:`_apply_docker`)."""
+        outputs = {**_decode(old.get("outputs") or {}), **inputs}
+        with self.lock:
+            self.state.resources[args.urn] = {
+                **old,
+                "inputs": digests,
+                "outputs": _encode(outputs),
+                "run": self.current.number,
+                "provider": provider,
+                INIT_ERRORS: [error],
+            }
+            self.state.save()
 
     def _local(self, args: HarnessResourceArgs, inputs: dict, operation: str) -> tuple[str, dict]:
         if self.local_applier is None:
@@ -340,13 +386,15 @@ NOT_REHEARSABLE = {
 def swarm_targets(skip_services: frozenset[str] = frozenset()) -> Callable[[HarnessResourceArgs], bool]:
     """``--target``: every resource except the DRBD host/volume steps (:data:`NOT_REHEARSABLE`) and the
     services in ``skip_services`` (those that mount a DRBD volume: its device never exists here), with their
-    image-digest steps."""
+    image-digest and converge steps."""
 
     def targeted(args: HarnessResourceArgs) -> bool:
         if args.typ == COMMAND and step_of_command(args.inputs.get("create")) in NOT_REHEARSABLE:
             return False
         if args.typ == COMMAND and args.name in {f"image-digest-{name}" for name in skip_services}:
             return False  # a left-out service's tag needs no digest (and may not be reachable from here)
+        if args.typ == COMMAND and args.name in {f"converge-{name}" for name in skip_services}:
+            return False  # nor a convergence check of a service that is not there
         return not (args.typ == SERVICE and args.inputs.get("name") in skip_services)
 
     return targeted

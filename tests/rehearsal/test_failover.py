@@ -12,8 +12,11 @@ and ONE ``up`` of the real ``__main__.py`` that provisions them and applies the 
   again one that had never run it.
 
 Last, with the repository back, both ``api`` and the global ``everywhere`` get an image whose command exits at
-once: the next ``up`` fails (the provider's converge wait for ``api``, the converge-everywhere step for the
-global one) and swarm has rolled both back to the previous digest. The tests depend on that order.
+once: the next ``up`` fails (their converge steps, converge-api and converge-everywhere) and swarm has rolled
+both back to the previous digest. The ``up`` after that, with the configuration unchanged, fails again naming
+the rollback (the services' state holds the new spec, but the failed converge steps were never recorded, so
+their spec-hash triggers still differ); an image that runs then converges, and a further ``up`` executes
+nothing. The tests depend on that order.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ pytestmark = pytest.mark.rehearsal
 
 SLEEPER = 'FROM debian:trixie\nCMD ["sleep", "infinity"]\n'
 BROKEN = 'FROM debian:trixie\nCMD ["sh", "-c", "echo broken image; exit 3"]\n'
+FIXED = 'FROM debian:trixie\nLABEL fixed="1"\nCMD ["sleep", "infinity"]\n'  # a new digest that runs
 SERVICES: dict[str, Any] = {
     "web": {"image": {"context": "web"}, "replicas": 2, "placement": {"max_replicas": 1}},
     "api": {"image": {"context": "api"}, "replicas": 2, "placement": {"max_replicas": 1}},
@@ -225,7 +229,7 @@ def bad_update(swarm_site: SwarmSite, manager: Any, saved_hosts_file: str) -> st
         (project / service / "Dockerfile").write_text(BROKEN)
     try:
         swarm_site.up()
-    except Exception as exc:  # the provider's converge wait and the converge step fail
+    except Exception as exc:  # the converge steps fail
         return str(exc)
     return ""
 
@@ -252,3 +256,62 @@ def test_global_service_converge_step_reports_the_rollback(swarm_site: SwarmSite
     waits = [e for e in record.executions if e.name == "converge-everywhere"]
     assert waits and not waits[-1].ok, [e.name for e in record.executions]
     assert "rollback" in waits[-1].error, waits[-1].error[-2000:]
+
+
+def test_replicated_service_converge_step_reports_the_rollback(swarm_site: SwarmSite, bad_update: str) -> None:
+    record = swarm_site.mocks.runs[-1]
+    waits = [e for e in record.executions if e.name == "converge-api"]
+    assert waits and not waits[-1].ok, [e.name for e in record.executions]
+    assert "api: update rolled back" in waits[-1].error, waits[-1].error[-2000:]
+
+
+@pytest.fixture(scope="module")
+def unchanged_up(swarm_site: SwarmSite, bad_update: str) -> str:
+    """The ``up`` after the failed one, nothing changed: its error ("" if it passed)."""
+    assert bad_update
+    try:
+        swarm_site.up()
+    except Exception as exc:
+        return str(exc)
+    return ""
+
+
+def test_the_next_unchanged_up_fails_again_naming_the_rollback(swarm_site: SwarmSite, unchanged_up: str) -> None:
+    assert unchanged_up, "the up after a rolled-back update passed while swarm runs the previous spec"
+    record = swarm_site.mocks.runs[-1]
+    for service in ("api", "everywhere"):
+        waits = [e for e in record.executions if e.name == f"converge-{service}"]
+        assert waits and not waits[-1].ok, [e.name for e in record.executions]
+        assert f"{service}: update rolled back" in waits[-1].error, waits[-1].error[-2000:]
+    ran = {e.name for e in record.executions}
+    assert not ran & {"service-api", "service-everywhere"}, "the services' state holds the new spec: no diff"
+
+
+@pytest.fixture(scope="module")
+def fixed_up(swarm_site: SwarmSite, unchanged_up: str) -> str:
+    """The operator's fix: an image that runs, then ``up``: its error ("" if it passed)."""
+    assert unchanged_up
+    project = swarm_site.project_dir / "services"
+    for service in ("api", "everywhere"):
+        (project / service / "Dockerfile").write_text(FIXED)
+    try:
+        swarm_site.up()
+    except Exception as exc:
+        return str(exc)
+    return ""
+
+
+def test_a_fixed_image_converges(swarm_site: SwarmSite, manager: Any, fixed_up: str) -> None:
+    assert fixed_up == ""
+    record = swarm_site.mocks.runs[-1]
+    for service in ("api", "everywhere"):
+        assert [e.ok for e in record.executions if e.name == f"converge-{service}"] == [True]
+        inspected = manager.api.inspect_service(service)
+        assert inspected["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == digest_of(swarm_site, service, -1)
+        assert inspected["UpdateStatus"]["State"] == "completed", inspected["UpdateStatus"]
+
+
+def test_an_up_after_the_fix_executes_nothing(swarm_site: SwarmSite, fixed_up: str) -> None:
+    assert fixed_up == ""
+    swarm_site.up()
+    assert [e.name for e in swarm_site.mocks.runs[-1].executions] == []

@@ -6,8 +6,9 @@ below: the provisioner's commands run over SSH and the program's ``docker:*`` re
 the hosts' TLS Docker APIs (tests/rehearsal/swarm_engine.py) — the image is built on the repository server and
 pushed to the site registry, the overlay network and the service are created on the swarm. Issue 9 adds a
 3-replica service spread over ``node.labels.az`` (the lab's three subnets are three zones) and a global
-service, whose convergence is the program's own wait on the first hive (the provider refuses
-``converge_config`` on it); the second ``up`` is planned against the state the provider read back.
+service; every service's convergence is the program's own wait on the first hive (``converge-<service>``;
+the provider refuses ``converge_config`` on a global service, and the program uses it on none); the second
+``up`` is planned against the state the provider read back.
 
 The one offline substitute: the repository server's dockerd cannot pull ``debian:trixie`` (no Docker Hub here),
 so the lab's own Debian 13 host image is loaded into it under that name before its first build.

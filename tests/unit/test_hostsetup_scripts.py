@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HOSTSETUP = ROOT / "hostsetup"
 LIB = HOSTSETUP / "lib.sh"
 STEPS = sorted(p for p in HOSTSETUP.glob("*.sh") if p.name != "lib.sh")
-SHELL_FILES = [*STEPS, LIB, HOSTSETUP / "hive-firewall"]
+SHELL_FILES = [*STEPS, LIB, HOSTSETUP / "hive-firewall", HOSTSETUP / "hive-service-log-writer"]
 SOURCE_LINE = '. "$(dirname "$(readlink -f "$0")")/lib.sh"'
 EXPECTED_STEPS = {
     "ship",

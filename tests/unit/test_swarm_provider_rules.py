@@ -14,7 +14,7 @@ from components.inventory.errors import ConfigError
 from components.inventory.site import Site, resolve_site
 from components.inventory.stage import StageConfig, default_image_platform
 from components.swarm import commands, images, networks
-from components.swarm.service_spec import ServiceRefs, SiteNumbers, converges_with_provider, service_inputs
+from components.swarm.service_spec import ServiceRefs, SiteNumbers, service_inputs
 
 from .conftest import catalog_of
 
@@ -35,19 +35,20 @@ def inputs_of(site: Site, name: str) -> dict:
 # -- defect 1: global services -----------------------------------------------------------------------------------
 
 
-def test_global_service_gets_no_converge_config(make_site: Callable[..., Site]) -> None:
+def test_no_service_gets_the_providers_converge_config(make_site: Callable[..., Site]) -> None:
+    """Global services cannot have it (mode.0.global ConflictsWith converge_config); replicated ones do not, so
+    one mechanism proves every service converged: the converge step (docs/provider-notes.md "Update policy")."""
     site = make_site({"g": {"image": "x", "mode": "global"}, "r": {"image": "x", "replicas": 2}})
     assert "converge_config" not in inputs_of(site, "g")
-    assert inputs_of(site, "r")["converge_config"] == {"delay": "7s", "timeout": "3m"}
-    assert [converges_with_provider(s) for s in site.catalog.services] == [False, True]
+    assert "converge_config" not in inputs_of(site, "r")
 
 
 def test_converge_command_runs_the_script_from_stdin() -> None:
-    assert commands.converge_command("admin", "dns") == (
-        "sudo env HIVE_DELAY=7 HIVE_SERVICE=dns HIVE_TIMEOUT=180 bash -s"
+    assert commands.converge_command("admin", "dns", "reg:5000/image_dns@sha256:ab") == (
+        "sudo env HIVE_DELAY=7 HIVE_IMAGE=reg:5000/image_dns@sha256:ab HIVE_SERVICE=dns HIVE_TIMEOUT=180 bash -s"
     )
-    assert commands.converge_command("root", "a b", timeout=30, delay=2) == (
-        "env HIVE_DELAY=2 HIVE_SERVICE='a b' HIVE_TIMEOUT=30 bash -s"
+    assert commands.converge_command("root", "a b", "x y", timeout=30, delay=2) == (
+        "env HIVE_DELAY=2 HIVE_IMAGE='x y' HIVE_SERVICE='a b' HIVE_TIMEOUT=30 bash -s"
     )
 
 
@@ -155,13 +156,16 @@ def test_a_definitions_own_vxlan_id_wins(make_stage: Callable[..., StageConfig])
 
 
 FAKE_DOCKER = r"""#!/usr/bin/env bash
-# a stand-in for the docker CLI: answers from files in $FAKE (update; tasks: "id state up-to-date(1|0) err" lines)
+# a stand-in for the docker CLI: answers from files in $FAKE (update: its state, "" for none; image: the spec's;
+# tasks: "id state up-to-date(1|0) err" lines)
 case "$1 $2" in
   "service inspect")
-    case $4 in
-      *UpdateStatus.State*) cat "$FAKE/update" ;;
-      *UpdateStatus.Message*) echo "update paused: task failed" ;;
-    esac ;;
+    update=$(cat "$FAKE/update")
+    if [ -n "$update" ]; then
+      printf '%s\x1f%s\x1f%s\n' "$update" "$update: task failed" "$(cat "$FAKE/image")"
+    else
+      printf '\x1f\x1f%s\n' "$(cat "$FAKE/image")"
+    fi ;;
   "service ps")
     if [[ " $* " == *" --quiet "* ]]; then
       if [[ " $* " == *"_up-to-date=true"* ]]; then awk '$3 == 1 {print $1}' "$FAKE/tasks"
@@ -179,16 +183,22 @@ esac
 """
 
 
-def run_converge(tmp_path: Path, update: str, tasks: list[str], timeout: int = 3) -> subprocess.CompletedProcess:
+WANTED = "repo:5000/image_dns@sha256:new"  # the image the program's spec runs (HIVE_IMAGE)
+
+
+def run_converge(
+    tmp_path: Path, update: str, tasks: list[str], timeout: int = 3, image: str = WANTED
+) -> subprocess.CompletedProcess:
     fake = tmp_path / "fake"
     fake.mkdir(exist_ok=True)
     (fake / "update").write_text(update + "\n")
+    (fake / "image").write_text(image + "\n")
     (fake / "tasks").write_text("".join(line + "\n" for line in tasks))
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "docker").write_text(FAKE_DOCKER)
     (bin_dir / "docker").chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE": str(fake), "HIVE_SERVICE": "dns",
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE": str(fake), "HIVE_SERVICE": "dns", "HIVE_IMAGE": WANTED,
            "HIVE_TIMEOUT": str(timeout), "HIVE_DELAY": "1"}  # fmt: skip
     return subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, timeout=30)
 
@@ -221,4 +231,21 @@ def test_converge_script_waits_while_an_update_runs(tmp_path: Path) -> None:
 def test_converge_script_fails_at_once_on_a_paused_update(tmp_path: Path) -> None:
     result = run_converge(tmp_path, "paused", ["t1 running 1"], timeout=60)
     assert result.returncode == 1
-    assert "dns: update paused: update paused: task failed" in result.stderr
+    assert "dns: update paused (paused: task failed): fix the service (its image) and run up again" in result.stderr
+
+
+@pytest.mark.parametrize("state", ["rollback_started", "rollback_completed", "rollback_paused"])
+def test_converge_script_fails_at_once_naming_a_rollback(tmp_path: Path, state: str) -> None:
+    old = "repo:5000/image_dns@sha256:old"
+    result = run_converge(tmp_path, state, ["t1 running 1"], timeout=60, image=old)
+    assert result.returncode == 1
+    assert f"dns: update rolled back ({state}: {state}: task failed): swarm runs the previous spec ({old})" in (
+        result.stderr
+    )
+
+
+def test_converge_script_fails_when_the_spec_does_not_run_the_desired_image(tmp_path: Path) -> None:
+    old = "repo:5000/image_dns@sha256:old"
+    result = run_converge(tmp_path, "", ["t1 running 1"], timeout=60, image=old)
+    assert result.returncode == 1
+    assert f"dns: runs {old}, not the desired {WANTED} (update none)" in result.stderr

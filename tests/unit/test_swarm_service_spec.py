@@ -145,7 +145,6 @@ def test_every_attribute_maps(site: Site) -> None:
             "max_failure_ratio": "0.0",
             "order": "stop-first",
         },
-        "converge_config": {"delay": "7s", "timeout": "3m"},
         "task_spec": {
             "container_spec": {
                 "image": "IMAGE",
