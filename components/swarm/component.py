@@ -168,7 +168,7 @@ class Swarm(pulumi.ComponentResource):
         self.pull_steps = {h.fqdn: self._images_step(h, "pull", []) for h in site.hives}
         self._pulled_by_hives: dict[tuple[str, ...], command.local.Command] = {}
         self.services = {s.name: self._service(s) for s in site.catalog.services}
-        self.deployed = self._deployed([*self.services.values(), *self.converge_steps.values()])
+        self.deployed = self._deployed(list(self.converge_steps.values()))  # each after its service
         self.prune_steps = {h.fqdn: self._prune_step(h) for h in site.hives}
         self.images_output = (
             pulumi.Output.all(**self._image_records) if self._image_records else pulumi.Output.from_input({})
@@ -545,7 +545,8 @@ class Swarm(pulumi.ComponentResource):
         return [self._pulled_by_hives[key]]
 
     def _deployed(self, services: Sequence[pulumi.Resource]) -> command.local.Command:
-        """``services-deployed``: after every service and convergence wait; every hive's prune waits for it.
+        """``services-deployed``: after every service's converge step (which follows its service); every hive's
+        prune waits for it.
 
         It runs nothing (pulumi-command v1.2.1 provider/pkg/provider/local/commandController.go ``Create``: no
         ``create``, nothing runs; it has no ``update`` or ``delete`` either). It is the one place the services

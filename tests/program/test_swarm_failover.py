@@ -85,8 +85,9 @@ def test_prune_runs_after_every_service_and_converge_step(both) -> None:
     deployed = both.one(LOCAL, "services-deployed")
     assert deployed.inputs.get("create") is None, "it runs nothing"
     for svc in both.of_type(SERVICE):
-        assert deployed.depends_on(svc), svc.name
-    assert deployed.depends_on(both.one(COMMAND, "converge-dns"))
+        converge = both.one(COMMAND, f"converge-{svc.name.removeprefix('service-')}")
+        assert converge.depends_on(svc), svc.name
+        assert deployed.depends_on(converge), svc.name
     for prune in named(both, COMMAND, "images-prune-"):
         assert "HIVE_IMAGES_MODE=prune" in str(prune.inputs["create"]) or both.preview
         assert prune.depends_on(deployed), prune.name
