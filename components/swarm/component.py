@@ -165,7 +165,7 @@ class Swarm(pulumi.ComponentResource):
         self._image_inputs = {s.name: self._image_input(s) for s in site.catalog.services}
         self._image_sets = self._pull_sets()
         self._image_copies = {h.fqdn: self._ship_images_script(self._host(h)) for h in site.hives}
-        self.pull_steps = {h.fqdn: self._images_step(h, "pull", []) for h in site.hives}
+        self.pull_steps = {h.fqdn: self._pull_step(h) for h in site.hives}
         self._pulled_by_hives: dict[tuple[str, ...], command.local.Command] = {}
         self.services = {s.name: self._service(s) for s in site.catalog.services}
         self.deployed = self._deployed(list(self.converge_steps.values()))  # each after its service
@@ -489,22 +489,22 @@ class Swarm(pulumi.ComponentResource):
             opts=self._host_opts(host, self._pull_ready(host.spec)),
         )
 
-    def _images_step(self, spec: Host, mode: str, after: Sequence[pulumi.Resource]) -> command.remote.Command:
-        """images.sh on one hive: ``pull`` (the services wait for it). Runs again only when the hive's set, the
+    def _pull_step(self, spec: Host) -> command.remote.Command:
+        """images.sh ``pull`` on one hive (the services wait for it). Runs again only when the hive's set, the
         script or the machine changes: a no-op ``up`` runs nothing."""
         user = self._site.stage.ssh_user
         host = self._host(spec)
         refs = self._image_sets.apply(lambda sets: sets[spec.fqdn])
         return command.remote.Command(
-            f"images-{mode}-{spec.hostname}",
+            f"images-pull-{spec.hostname}",
             connection=self._connection(host),
-            create=refs.apply(lambda values: commands.images_command(user, mode, values)),
+            create=refs.apply(lambda values: commands.images_command(user, "pull", values)),
             triggers=[
                 *self._script_triggers(host, commands.IMAGES),
                 refs.apply(lambda values: _sha256("\n".join(values))),
             ],
             add_previous_output_in_env=False,
-            opts=self._host_opts(host, [self._image_copies[spec.fqdn], *after], custom_timeouts=IMAGES_TIMEOUTS),
+            opts=self._host_opts(host, [self._image_copies[spec.fqdn]], custom_timeouts=IMAGES_TIMEOUTS),
         )
 
     def _prune_step(self, spec: Host) -> command.remote.Command:
@@ -544,7 +544,7 @@ class Swarm(pulumi.ComponentResource):
             )
         return [self._pulled_by_hives[key]]
 
-    def _deployed(self, services: Sequence[pulumi.Resource]) -> command.local.Command:
+    def _deployed(self, converge_steps: Sequence[pulumi.Resource]) -> command.local.Command:
         """``services-deployed``: after every service's converge step (which follows its service); every hive's
         prune waits for it.
 
@@ -554,7 +554,7 @@ class Swarm(pulumi.ComponentResource):
         (pulumi/runtime/resource_cycle_breaker.py ``declare_dependency`` → ``_reachable``), and a service
         depends on every hive, so each prune depending on every service directly cost hives² × services walks."""
         return command.local.Command(
-            "services-deployed", opts=pulumi.ResourceOptions(parent=self, depends_on=list(services))
+            "services-deployed", opts=pulumi.ResourceOptions(parent=self, depends_on=list(converge_steps))
         )
 
     def _converge(
