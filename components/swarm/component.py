@@ -43,6 +43,7 @@ from components.swarm.service_spec import (
     service_inputs,
     udp_ports,
 )
+from components.swarm.spec_hash import json_sha256
 
 HOSTSETUP_DIR = Path(__file__).resolve().parents[2] / "hostsetup"
 CONVERGE_SCRIPT = Path(__file__).resolve().parent / commands.CONVERGE_SCRIPT
@@ -461,7 +462,7 @@ class Swarm(pulumi.ComponentResource):
             ),
         )
         spec = {key: value for key, value in inputs.kwargs.items() if key != "auth"}
-        spec_hash = pulumi.Output.json_dumps(spec).apply(_sha256)
+        spec_hash = json_sha256(spec)
         converge = self._converge(service, resource, refs.image, spec_hash)
         self.converge_steps[service.name] = converge
         if udp_ports(service):
