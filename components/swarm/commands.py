@@ -70,35 +70,44 @@ def conntrack_command(user: str, ports: Sequence[int]) -> str:
     )
 
 
+def script_with_lines(script: str, lines: Sequence[str]) -> str:
+    """stdin for a script the program runs with ``bash -s`` that reads its input from stdin after its own text
+    (service-converge.sh, image-digest.sh: their last line is ``main "$@"; exit $?``, so bash has read exactly
+    the script when ``main`` reads the rest). The lists go there, not on the command line: a whole site's
+    services would pass the kernel's 128 KiB limit of one argument (``sh -c '<command>'``, MAX_ARG_STRLEN)."""
+    if not script.rstrip("\n").endswith('main "$@"; exit $?'):
+        raise ValueError("the script does not end with its main call")
+    for line in lines:
+        if "\n" in line or not line.strip():
+            raise ValueError(f"not one line: {line!r}")
+    return script.rstrip("\n") + "\n" + "".join(f"{line}\n" for line in lines)
+
+
 CONVERGE_SCRIPT = "service-converge.sh"  # components/swarm/, fed on stdin (not shipped to the host)
-CONVERGE_TIMEOUT = 180  # seconds: a service's tasks must all run its spec within this
+CONVERGE_TIMEOUT = 180  # seconds: the checked services' tasks must all run their specs within this
 CONVERGE_DELAY = 7  # seconds the tasks must keep running (not crash-looping)
 
 
-def converge_command(
-    user: str, service: str, image: str, timeout: int = CONVERGE_TIMEOUT, delay: int = CONVERGE_DELAY
-) -> str:
-    """Run service-converge.sh from stdin on the first hive: exits non-zero (and so fails ``pulumi up``) when
-    ``service``'s update was rolled back or paused, its spec does not run ``image``, or its tasks do not all
-    run its current spec within ``timeout`` seconds."""
-    words = _sudo(user)
-    words += [
-        "env",
-        f"HIVE_DELAY={int(delay)}",
-        f"HIVE_IMAGE={shlex.quote(image)}",
-        f"HIVE_SERVICE={shlex.quote(service)}",
-        f"HIVE_TIMEOUT={int(timeout)}",
-        "bash",
-        "-s",
-    ]
-    return " ".join(words)
+def converge_command(user: str, timeout: int = CONVERGE_TIMEOUT, delay: int = CONVERGE_DELAY) -> str:
+    """Run service-converge.sh from stdin on the first hive (the services follow it there,
+    :func:`converge_line`): exits non-zero (and so fails ``pulumi up``) when a checked service's update was
+    rolled back or paused, its spec does not run its image, or its tasks do not all run its current spec
+    within ``timeout`` seconds."""
+    return " ".join([*_sudo(user), "env", f"HIVE_DELAY={int(delay)}", f"HIVE_TIMEOUT={int(timeout)}", "bash", "-s"])
+
+
+def converge_line(service: str, image: str, key: str) -> str:
+    """One service for service-converge.sh: it is checked unless ``key`` is the one it last converged with."""
+    for word in (service, image, key):
+        if not word or any(c.isspace() for c in word):
+            raise ValueError(f"{CONVERGE_SCRIPT}: {word!r} is not one word")
+    return f"{service} {image} {key}"
 
 
 IMAGE_DIGEST_SCRIPT = "image-digest.sh"  # components/swarm/, fed on stdin (not shipped to the host)
 
 
-def image_digest_command(user: str, image: str, run: str) -> str:
-    """Run image-digest.sh from stdin: pull ``image`` and print its digest; ``run`` changes on every up."""
-    words = _sudo(user)
-    words += ["env", f"HIVE_IMAGE={shlex.quote(image)}", f"HIVE_RUN={shlex.quote(run)}", "bash", "-s"]
-    return " ".join(words)
+def image_digest_command(user: str, run: str) -> str:
+    """Run image-digest.sh from stdin (the tags follow it there): pull each tag and print its digest; ``run``
+    changes on every up."""
+    return " ".join([*_sudo(user), "env", f"HIVE_RUN={shlex.quote(run)}", "bash", "-s"])

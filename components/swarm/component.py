@@ -20,6 +20,7 @@ import pulumi
 import pulumi_command as command
 import pulumi_docker as docker
 import pulumi_random as random
+from pulumi.output import Unknown
 
 from components.backup.initialize import delegation_env, init_command, init_text
 from components.infra.types import ProvisionedHost
@@ -116,13 +117,12 @@ class Swarm(pulumi.ComponentResource):
     images: dict[str, docker.Image]
     services: dict[str, docker.Service]
     volume_steps: dict[str, list[command.remote.Command]]
-    converge_steps: dict[str, command.remote.Command]  # every service: its convergence check (_converge)
     secrets: dict[str, dict[str, docker.Secret]]  # service → file name → its docker secret
-    digest_steps: dict[str, command.remote.Command]  # tag-image services: the digest the tag points to
+    digest_step: command.remote.Command | None  # image-digests: the digests of every tag the services run
     images_output: pulumi.Output[dict[str, dict[str, str]]]  # service → {image, digest, run}
     pull_steps: dict[str, command.remote.Command]  # hive FQDN → images.sh pull (before the services)
-    deployed: command.local.Command  # after every service (and convergence wait); runs nothing
-    prune_steps: dict[str, command.remote.Command]  # hive FQDN → images.sh prune (after ``deployed``)
+    converged: command.remote.Command | None  # converge-services: after every service, their convergence
+    prune_steps: dict[str, command.remote.Command]  # hive FQDN → images.sh prune (after ``converged``)
     services_output: pulumi.Output[dict[str, list[dict[str, Any]]]]
     volumes_output: pulumi.Output[dict[str, dict[str, Any]]]
     registry: str
@@ -156,20 +156,26 @@ class Swarm(pulumi.ComponentResource):
                 [Endpoint(h.fqdn, a) for h, a in zip(site.hives, addresses, strict=True)],
             )
         )
-        self.converge_steps = {}
         self.secrets = {}
-        self.digest_steps = {}
         self._secret_values: dict[str, pulumi.Output[str]] = {}
         self._image_records: dict[str, pulumi.Output[dict[str, str]]] = {}
         self._now = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+        self._digest_run = self._args.program.previous_output(image_digest.OUTPUT).apply(
+            lambda previous: image_digest.run_marker(previous, pulumi.runtime.is_dry_run(), self._now)
+        )
+        self.digest_step = self._digest_step()
         # what each service runs (a build's pushed digest, a tag's resolved digest): its spec and the pulls use it
         self._image_inputs = {s.name: self._image_input(s) for s in site.catalog.services}
         self._image_sets = self._pull_sets()
         self._image_copies = {h.fqdn: self._ship_images_script(self._host(h)) for h in site.hives}
         self.pull_steps = {h.fqdn: self._pull_step(h) for h in site.hives}
         self._pulled_by_hives: dict[tuple[str, ...], command.local.Command] = {}
+        self._converge_lines: list[pulumi.Output[str | None]] = []
         self.services = {s.name: self._service(s) for s in site.catalog.services}
-        self.deployed = self._deployed(list(self.converge_steps.values()))  # each after its service
+        self.converged = self._converge_step()
+        for service in site.catalog.services:
+            if service.initialize is not None:
+                self._initialize(service)  # once the services run their specs
         self.prune_steps = {h.fqdn: self._prune_step(h) for h in site.hives}
         self.images_output = (
             pulumi.Output.all(**self._image_records) if self._image_records else pulumi.Output.from_input({})
@@ -403,26 +409,31 @@ class Swarm(pulumi.ComponentResource):
         tag = image_digest.tag_image(site, service)
         if tag is None:
             return service.image_reference(site.stage.stage, site.repository.fqdn)
-        first = self._host(site.first_hive)
-        run = self._args.program.previous_output(image_digest.OUTPUT).apply(
-            lambda previous: image_digest.run_marker(
-                previous, service.name, tag, pulumi.runtime.is_dry_run(), self._now
-            )
-        )
-        step = command.remote.Command(
-            f"image-digest-{service.name}",
-            connection=self._connection(first),
-            create=run.apply(lambda marker: commands.image_digest_command(site.stage.ssh_user, tag, marker)),
-            stdin=IMAGE_DIGEST_SCRIPT.read_text(encoding="utf-8"),
-            add_previous_output_in_env=False,
-            opts=self._host_opts(first, self._pull_ready(site.first_hive)),
-        )
-        self.digest_steps[service.name] = step
-        reference = step.stdout.apply(lambda out: image_digest.pinned(tag, out))
-        self._image_records[service.name] = pulumi.Output.all(reference, run).apply(
+        assert self.digest_step is not None  # made for every tag of the site
+        preview = pulumi.runtime.is_dry_run()
+        reference = self.digest_step.stdout.apply(lambda out: image_digest.pinned(tag, out, preview))
+        self._image_records[service.name] = pulumi.Output.all(reference, self._digest_run).apply(
             lambda values: image_digest.record(tag, values[0], values[1])
         )
         return reference
+
+    def _digest_step(self) -> command.remote.Command | None:
+        """``image-digests``: image-digest.sh on the first hive for every distinct tag the services run (none:
+        no step); again at every ``up`` (``HIVE_RUN``), never in a preview (components/swarm/image_digest.py)."""
+        site = self._site
+        tags = sorted({tag for s in site.catalog.services if (tag := image_digest.tag_image(site, s)) is not None})
+        if not tags:
+            return None
+        first = self._host(site.first_hive)
+        user = site.stage.ssh_user
+        return command.remote.Command(
+            "image-digests",
+            connection=self._connection(first),
+            create=self._digest_run.apply(lambda marker: commands.image_digest_command(user, marker)),
+            stdin=commands.script_with_lines(IMAGE_DIGEST_SCRIPT.read_text(encoding="utf-8"), tags),
+            add_previous_output_in_env=False,
+            opts=self._host_opts(first, self._pull_ready(site.first_hive), custom_timeouts=IMAGES_TIMEOUTS),
+        )
 
     def _service(self, service: Service) -> docker.Service:
         site = self._site
@@ -463,12 +474,9 @@ class Swarm(pulumi.ComponentResource):
         )
         spec = {key: value for key, value in inputs.kwargs.items() if key != "auth"}
         spec_hash = json_sha256(spec)
-        converge = self._converge(service, resource, refs.image, spec_hash)
-        self.converge_steps[service.name] = converge
+        self._converge_lines.append(_converge_line(service.name, refs.image, resource.id, spec_hash))
         if udp_ports(service):
             self._flush_conntrack(service, resource, spec_hash)
-        if service.initialize is not None:
-            self._initialize(service, converge)  # once the service runs its spec
         return resource
 
     # -- images on every hive that may run them ---------------------------------------------------------------
@@ -509,7 +517,7 @@ class Swarm(pulumi.ComponentResource):
         )
 
     def _prune_step(self, spec: Host) -> command.remote.Command:
-        """images.sh ``prune`` on one hive, after every service (``services-deployed``), for the set its pull
+        """images.sh ``prune`` on one hive, after every service (``converge-services``), for the set its pull
         named, with the pull's triggers: it runs again exactly when the pull does.
 
         Both come from the pull's own outputs — pulumi-command echoes its inputs (v1.2.1
@@ -524,14 +532,20 @@ class Swarm(pulumi.ComponentResource):
             create=pull.create.apply(lambda text: None if text is None else commands.images_prune_of(text)),
             triggers=pull.triggers,
             add_previous_output_in_env=False,
-            opts=self._host_opts(host, [self._image_copies[spec.fqdn], self.deployed], custom_timeouts=IMAGES_TIMEOUTS),
+            opts=self._host_opts(
+                host,
+                [self._image_copies[spec.fqdn], *([self.converged] if self.converged else [])],
+                custom_timeouts=IMAGES_TIMEOUTS,
+            ),
         )
 
     def _pulled(self, hives: Sequence[Host]) -> list[command.local.Command]:
         """What a service that may run on ``hives`` waits for: ``images-pulled`` (every hive) or
         ``images-pulled-<hostname>-…`` (a subset), after the pulls of exactly those hives; none for no hive.
 
-        Like ``services-deployed`` it runs nothing and only gathers: a pull depends on every image of the site,
+        It runs nothing and only gathers (pulumi-command v1.2.1 provider/pkg/provider/local/commandController.go
+        ``Create``: no ``create``, nothing runs; it has no ``update`` or ``delete`` either): a pull depends on
+        every image of the site,
         so each service depending on every hive's pull directly cost services × hives walks over all images."""
         if not hives:
             return []
@@ -545,56 +559,42 @@ class Swarm(pulumi.ComponentResource):
             )
         return [self._pulled_by_hives[key]]
 
-    def _deployed(self, converge_steps: Sequence[pulumi.Resource]) -> command.local.Command:
-        """``services-deployed``: after every service's converge step (which follows its service); every hive's
-        prune waits for it.
-
-        It runs nothing (pulumi-command v1.2.1 provider/pkg/provider/local/commandController.go ``Create``: no
-        ``create``, nothing runs; it has no ``update`` or ``delete`` either). It is the one place the services
-        fan in: the SDK walks everything a dependency's target depends on for every dependency it declares
-        (pulumi/runtime/resource_cycle_breaker.py ``declare_dependency`` → ``_reachable``), and a service
-        depends on every hive, so each prune depending on every service directly cost hives² × services walks."""
-        return command.local.Command(
-            "services-deployed", opts=pulumi.ResourceOptions(parent=self, depends_on=list(converge_steps))
-        )
-
-    def _converge(
-        self,
-        service: Service,
-        resource: docker.Service,
-        image: pulumi.Input[str],
-        spec_hash: pulumi.Output[str],
-    ) -> command.remote.Command:
-        """Every service's convergence check: service-converge.sh on the first hive after every change of its
-        spec. It fails ``pulumi up`` when the update was rolled back or paused, when the service's spec does
-        not run ``image`` (swarm rolled it back), or when a task of the spec does not run within its bound; the
-        script ends itself by then (pulumi-command does not stop a running session at custom_timeouts).
+    def _converge_step(self) -> command.remote.Command | None:
+        """``converge-services``: service-converge.sh on the first hive after every service, with each service's
+        image and key (a hash of its id and spec). It fails ``pulumi up`` when a service's update was rolled back
+        or paused, its spec does not run its image (swarm rolled it back), or its tasks do not all run the spec
+        within the bound; the script ends itself by then (pulumi-command does not stop a running session at
+        custom_timeouts). The script checks only the services whose key is not the one it recorded when they
+        last converged: each service is checked after each change of its spec.
 
         One mechanism for every service, and not the provider's ``converge_config`` on replicated ones (the
         provider refuses it on global services anyway): when converge_config's wait fails, the bridge records
         the NEW spec in the state (with init errors) and the next ``up`` finds no diff and succeeds while swarm
         runs the rolled-back spec. A failed Command is not recorded at all (pulumi-go-provider infer), so its
-        trigger — the spec hash — still differs at the next ``up``, which checks again and fails again until
-        the operator's fix changes the spec (docs/provider-notes.md "Update policy"). A no-op ``up`` does not
-        run it: its triggers are unchanged."""
+        stdin still differs at the next ``up``, which checks the failed service again and fails again until the
+        operator's fix changes the spec (docs/provider-notes.md "Update policy"). A no-op ``up`` does not run
+        it: its inputs are unchanged. One step, not one per service: every resource and every dependency
+        costs the program's evaluation (the SDK walks each dependency's closure, resource_cycle_breaker.py);
+        every hive's prune waits for it."""
+        if not self._converge_lines:
+            return None
         first = self._host(self._site.first_hive)
         script = CONVERGE_SCRIPT.read_text(encoding="utf-8")
         bound = f"{commands.CONVERGE_TIMEOUT + 60}s"
-        user = self._site.stage.ssh_user
         return command.remote.Command(
-            f"converge-{service.name}",
+            "converge-services",
             connection=self._connection(first),
-            # None: the image left out by `up --target` (see image_pulls.pull_sets); the step is left out with it
-            create=pulumi.Output.from_input(image).apply(
-                lambda ref: None if ref is None else commands.converge_command(user, service.name, ref)
+            create=commands.converge_command(self._site.stage.ssh_user),
+            stdin=pulumi.Output.all(*self._converge_lines).apply(
+                lambda lines: commands.script_with_lines(script, sorted(line for line in lines if line is not None))
             ),
-            stdin=script,
-            triggers=[resource.id, spec_hash, _sha256(script)],
             add_previous_output_in_env=False,
-            opts=self._host_opts(first, [resource], custom_timeouts=pulumi.CustomTimeouts(create=bound, update=bound)),
+            # after every service: its stdin holds each one's id (a property dependency orders it as depends_on
+            # would; both would cost the SDK a second walk of each service's closure)
+            opts=self._host_opts(first, [], custom_timeouts=pulumi.CustomTimeouts(create=bound, update=bound)),
         )
 
-    def _initialize(self, service: Service, running: pulumi.Resource) -> command.remote.Command:
+    def _initialize(self, service: Service) -> command.remote.Command:
         """``initialize`` once the service runs, through the repository's agent; again only when its text or
         the delegation values it is given change (components/backup/initialize.py)."""
         host = self._host(self._site.repository)
@@ -608,7 +608,11 @@ class Swarm(pulumi.ComponentResource):
             stdin=text,
             triggers=[_sha256(text), env.apply(lambda values: _sha256(json.dumps(values, sort_keys=True)))],
             add_previous_output_in_env=False,
-            opts=self._host_opts(host, [running, *self._args.agent_ready], custom_timeouts=INITIALIZE_TIMEOUTS),
+            opts=self._host_opts(
+                host,
+                [self.converged or self.services[service.name], *self._args.agent_ready],
+                custom_timeouts=INITIALIZE_TIMEOUTS,
+            ),
         )
 
     def _flush_conntrack(self, service: Service, resource: docker.Service, spec_hash: pulumi.Output[str]) -> None:
@@ -625,6 +629,28 @@ class Swarm(pulumi.ComponentResource):
                 add_previous_output_in_env=False,
                 opts=self._host_opts(host, [resource]),
             )
+
+
+def _converge_line(
+    name: str, image: pulumi.Input[str], service_id: pulumi.Output[str], spec_hash: pulumi.Output[str]
+) -> pulumi.Output[str | None]:
+    """The service's line for service-converge.sh (its key: a hash of its id and spec), or None for a service this
+    ``up`` left out (``--target``): its image is None (a build left out: image_pulls.pull_sets) or its id is not
+    known — the engine's SkippedCreate registers it with an empty id, which the SDK resolves as unknown
+    (pulumi/runtime/resource.py ``register_resource``: ``is_known = bool(resp.id)``). In a preview an unknown id
+    is a service still to be created, and the line stays unknown."""
+    preview = pulumi.runtime.is_dry_run()
+
+    def line(values: list[Any] | Unknown) -> str | None:
+        # an unknown part makes the whole list unknown (pulumi output.py ``apply``: run_with_unknowns)
+        if isinstance(values, Unknown) or any(isinstance(v, Unknown) for v in values):
+            return None
+        image, known_id, known_hash = values
+        if image is None or not known_id:
+            return None
+        return commands.converge_line(name, image, _sha256(f"{known_id} {known_hash}"))
+
+    return pulumi.Output.all(image, service_id, spec_hash).apply(line, run_with_unknowns=not preview)
 
 
 def check_images(project_dir: Path, site: Site) -> None:

@@ -4,7 +4,8 @@ A service whose image is a tag (``mariadb:11.4``, a tag in the site registry, a 
 ``<tag>@sha256:…`` — the digest the tag points to at the last ``up`` —, so the service's image input in the
 plan names exactly what runs, and a tag that moved changes that input and rolls the service.
 
-The digest comes from the first hive (image-digest.sh through ``command.remote.Command``, its ``stdout``): its
+The digests come from the first hive (image-digest.sh through one ``command.remote.Command``,
+``image-digests``, for every tag of the site; its ``stdout``): its
 daemon reaches the site registry (port 5000 is open to the site's hosts only, hostsetup/hive-firewall) with
 the site CA and root's registry login, which the machine running Pulumi has neither of — so the provider's
 ``docker.get_registry_image`` (kreuzwerker data_source_docker_registry_image.go: an HTTP HEAD from the
@@ -16,9 +17,11 @@ When it runs — pulumi-command v1.2.1 (provider/pkg/provider/remote/commandCont
 * ``Create`` and ``Update`` do nothing in a preview (l. 44–46, l. 71–73: the old outputs are kept); a changed
   input other than ``triggers`` is an Update, which runs ``create`` when no ``update`` is given (l. 76–80).
 * So the command line carries ``HIVE_RUN=<time of this up>`` (:func:`run_marker`): every ``up`` changes it and
-  the pull runs again; a preview puts back the marker the last ``up`` recorded (stack output ``images``, read
+  the pulls run again; a preview puts back the marker the last ``up`` recorded (stack output ``images``, read
   through the program's StackReference to itself), so the command is unchanged, nothing runs, no host is
-  contacted, and the service keeps the digest of the last ``up`` (the command's stdout in the state).
+  contacted, and each service keeps the digest of the last ``up`` (the command's stdout in the state).
+* One step for all tags, not one per service: each resource costs the program's evaluation (issue 13), and
+  one pull per distinct tag is what a hive needs.
 """
 
 from __future__ import annotations
@@ -42,27 +45,42 @@ def tag_image(site: Site, service: Service) -> str | None:
     return None if "@" in reference else reference
 
 
-def run_marker(previous: Any, service: str, image: str, preview: bool, now: str) -> str:
+def run_marker(previous: Any, preview: bool, now: str) -> str:
     """``HIVE_RUN`` of the digest command: ``now`` in an ``up``; in a preview the marker the last ``up``
-    recorded for the same image (``now`` when there is none: the command is new or changed anyway)."""
+    recorded (every entry of the ``images`` output has it; ``now`` when there is none: the step is new)."""
     if not preview and now:
         return now
-    entry = previous.get(service) if isinstance(previous, dict) else None
-    if isinstance(entry, dict) and entry.get("image") == image and isinstance(entry.get("run"), str):
-        return entry["run"]
-    return now
+    entries = previous.values() if isinstance(previous, dict) else ()
+    runs = [e["run"] for e in entries if isinstance(e, dict) and isinstance(e.get("run"), str)]
+    return runs[0] if runs else now
 
 
-def pinned(image: str, stdout: str | None) -> str:
-    """``<image>@sha256:…`` from the command's stdout (its last line); anything else fails the ``up``. No stdout
-    at all means the step did not run (an ``up --target`` that leaves it out creates nothing, and its outputs
-    are its inputs): the tag as written."""
+def digests(stdout: str) -> dict[str, str]:
+    """image-digest.sh's stdout — one line ``<tag> sha256:<64 hex>`` per tag — as tag → digest; anything else
+    fails the ``up``."""
+    found = {}
+    for line in stdout.splitlines():
+        words = line.split()
+        if not words:
+            continue
+        if len(words) != 2 or not DIGEST.fullmatch(words[1]):
+            raise ValueError(f"image-digest.sh printed {line!r}, not '<tag> sha256:<64 hex>'")
+        found[words[0]] = words[1]
+    return found
+
+
+def pinned(image: str, stdout: str | None, preview: bool) -> str:
+    """``<image>@sha256:…`` from the step's stdout. The tag as written when the step did not run: no stdout at
+    all (an ``up --target`` that leaves it out creates nothing, and its outputs are its inputs), or a preview
+    (pulumi-command keeps the last ``up``'s stdout, which lacks a tag added since). In an ``up`` a tag the
+    step did not print fails."""
     if stdout is None:
         return image
-    lines = stdout.strip().splitlines()
-    digest = lines[-1].strip() if lines else ""
-    if not DIGEST.fullmatch(digest):
-        raise ValueError(f"image-digest.sh for {image} printed {stdout.strip()!r}, not sha256:<64 hex>")
+    digest = digests(stdout).get(image)
+    if digest is None:
+        if preview:
+            return image
+        raise ValueError(f"image-digest.sh printed no digest for {image}: {stdout.strip()!r}")
     return f"{image}@{digest}"
 
 

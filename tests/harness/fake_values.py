@@ -771,10 +771,13 @@ def _random_int(ctx: FakeContext) -> dict:
 
 @fake("command:remote:Command", "command:local:Command")
 def _command(ctx: FakeContext) -> dict:
-    create = ctx.get("create", "")
-    if isinstance(create, str) and "HIVE_IMAGE=" in create:
-        # the program's image-digest.sh (components/swarm/image_digest.py): one line, the tag's digest
-        return {"stdout": ctx.computed(f"sha256:{ctx.hex(64, 'digest')}\n"), "stderr": ctx.computed("")}
+    create, stdin = ctx.get("create", ""), ctx.get("stdin", "")
+    if isinstance(create, str) and "HIVE_RUN=" in create and isinstance(stdin, str):
+        # the program's image-digest.sh (components/swarm/image_digest.py): the tags follow the script on stdin,
+        # after its last line; one line `<tag> sha256:…` per tag
+        tags = stdin.partition('main "$@"; exit $?\n')[2].split()
+        lines = "".join(f"{tag} sha256:{ctx.hex(64, f'digest {tag}')}\n" for tag in tags)
+        return {"stdout": ctx.computed(lines), "stderr": ctx.computed("")}
     return {"stdout": ctx.computed(""), "stderr": ctx.computed("")}
 
 

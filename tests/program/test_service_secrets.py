@@ -168,11 +168,16 @@ def test_an_unset_key_with_generate_is_a_random_password(tmp_path: Path) -> None
 
 
 def test_a_tag_image_runs_the_digest_resolved_in_up(first: ProgramRun) -> None:
-    step = first.one(COMMAND, "image-digest-app")
-    digest = step.outputs["stdout"].strip()
+    step = first.one(COMMAND, "image-digests")
+    digest = step.outputs["stdout"].split()[-1]
+    assert step.outputs["stdout"] == f"mariadb:11.4 {digest}\n"
     assert app(first).input("taskSpec.containerSpec.image") == f"mariadb:11.4@{digest}"
     assert first.outputs["images"] == {"app": {"image": "mariadb:11.4", "digest": digest, "run": marker(step)}}
-    assert step.input("stdin") == (ROOT / "components/swarm/image-digest.sh").read_text()
+
+
+def test_the_tags_follow_the_script_on_stdin(first: ProgramRun) -> None:
+    script = (ROOT / "components/swarm/image-digest.sh").read_text()
+    assert first.one(COMMAND, "image-digests").input("stdin") == script + "mariadb:11.4\n"
 
 
 def marker(step: Any) -> str:
@@ -183,14 +188,12 @@ def marker(step: Any) -> str:
 
 def test_a_preview_repeats_the_last_ups_command_so_nothing_runs(directory: Path, first: ProgramRun) -> None:
     preview = up(directory, preview=True, previous=first)
-    assert preview.one(COMMAND, "image-digest-app").input("create") == first.one(COMMAND, "image-digest-app").input(
-        "create"
-    )
+    assert preview.one(COMMAND, "image-digests").input("create") == first.one(COMMAND, "image-digests").input("create")
 
 
 def test_the_next_up_runs_the_command_again(directory: Path, first: ProgramRun) -> None:
     again = up(directory, previous=first)
-    before, after = first.one(COMMAND, "image-digest-app"), again.one(COMMAND, "image-digest-app")
+    before, after = first.one(COMMAND, "image-digests"), again.one(COMMAND, "image-digests")
     # a changed `create` (not `triggers`): pulumi-command updates in place and runs `create` again
     assert marker(after) != marker(before)
     assert after.input("triggers") is None
@@ -202,7 +205,7 @@ def test_a_pinned_image_is_not_resolved(tmp_path: Path) -> None:
     services = {"plugin": "hive_services", "services": {"app": {"image": pinned}}}
     (directory / "services" / "site.yml").write_text(yaml.safe_dump(services))
     run = run_program(directory, "staging", CONFIG, preview=False, mocks=HiveMocks(), secret_config=SECRET_KEYS[:1])
-    assert [r.name for r in run.of_type(COMMAND) if r.name.startswith("image-digest")] == []
+    assert [r.name for r in run.of_type(COMMAND) if r.name.startswith("image-digest")] == []  # no tag: no step
     assert app(run).input("taskSpec.containerSpec.image") == pinned
 
 

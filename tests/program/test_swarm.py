@@ -25,7 +25,6 @@ from components.inventory.allocation import Allocations
 from components.inventory.services import parse_catalog
 from components.inventory.site import resolve_site
 from components.inventory.stage import ConfigValue, parse_stage
-from components.swarm import drbd_config
 from components.swarm.networks import site_vxlan_ids
 from tests.harness import BaseMocks, assert_valid_inputs, is_unknown, run_program
 
@@ -250,10 +249,10 @@ def test_resource_counts(both) -> None:
     assert types[IMAGE] == 2, "dns (generated Dockerfile) and web (context): pulled is pulled on staging"
     assert types[NETWORK] == 2
     assert types[DOCKER_PROVIDER] == 2
-    # drbd: volume + growfs per hive; conntrack: dns on every hive; converge: every service; image-digest: the
-    # three tag images (db, pulled, system); images: pull and prune per hive; copies: three per hive (two drbd
-    # scripts, images.sh)
-    assert types[COMMAND] == 3 + 3 + 3 + 5 + 3 + 2 * 3
+    # drbd: volume + growfs per hive; conntrack: dns on every hive; converge-services: one; image-digests: one
+    # for the three tag images (db, pulled, system); images: pull and prune per hive; copies: three per hive
+    # (two drbd scripts, images.sh)
+    assert types[COMMAND] == 3 + 3 + 3 + 1 + 1 + 2 * 3
     assert types[COPY] == 3 * 3
     assert {r.type for r in both.components} >= {"hive:swarm:Swarm"}
 
@@ -348,260 +347,53 @@ def test_services_run_the_pushed_digest(both) -> None:
 
 
 def test_tag_images_run_the_digest_resolved_on_the_first_hive(both) -> None:
+    step = both.one(COMMAND, "image-digests")
+    assert step.input("connection.host") == "192.168.0.10", "the first hive"
+    script = (Path(__file__).resolve().parents[2] / "components/swarm/image-digest.sh").read_text()
+    assert step.input("stdin") == script + "alpine:3.20\ndebian:13\nmariadb:11.4\n", "each distinct tag once, sorted"
     for name, tag in (("pulled", "alpine:3.20"), ("db", "mariadb:11.4")):
-        step = both.one(COMMAND, f"image-digest-{name}")
-        assert f"HIVE_IMAGE={tag} " in step.input("create")
-        assert step.input("connection.host") == both.one(COMMAND, "converge-dns").input("connection.host")
         spec_image = service(both, name).input("taskSpec.containerSpec.image")
         if both.preview:
             assert is_unknown(spec_image)  # no state under the mocks: a real preview shows the last up's digest
         else:
-            assert spec_image == f"{tag}@{step.outputs['stdout'].strip()}"
+            digest = dict(line.split() for line in step.outputs["stdout"].splitlines())[tag]
+            assert spec_image == f"{tag}@{digest}"
             assert re.fullmatch(re.escape(tag) + r"@sha256:[0-9a-f]{64}", spec_image)
 
 
-def test_stage_filtering(tmp_path: Path) -> None:
-    services = json.loads(json.dumps(SERVICES))
-    del services["services"]["db"]["volumes"][0]["drbd"]["diskless"]  # host names differ per stage
-    production = run(write_project(tmp_path, services), False, stack="production")
-    names = {r.inputs["name"] for r in production.of_type(SERVICE)}
-    assert names == {"db", "dns", "web", "pulled", "prodonly", "system"}
-    assert {r.name for r in production.of_type(IMAGE)} == {"image-dns", "image-web", "image-pulled"}
-    assert service(production, "prodonly").input("taskSpec.containerSpec.image").startswith("busybox:1.36@sha256:")
+def test_one_step_checks_every_services_convergence_on_the_first_hive(both) -> None:
+    script = (Path(__file__).resolve().parents[2] / "components/swarm/service-converge.sh").read_text()
+    assert [c.name for c in named(both, COMMAND, "converge-")] == ["converge-services"]
+    wait = both.one(COMMAND, "converge-services")
+    assert wait.input("connection.host") == "192.168.0.10", "the first hive (a swarm manager)"
+    assert wait.inputs["create"] == "sudo env HIVE_DELAY=7 HIVE_TIMEOUT=180 bash -s"
+    services = both.of_type(SERVICE)
+    assert all(wait.depends_on(svc) for svc in services), "after every service"
+    if both.preview:
+        assert is_unknown(wait.inputs["stdin"])
+        return
+    assert wait.inputs["stdin"].startswith(script)
+    lines = [line.split() for line in wait.inputs["stdin"].removeprefix(script).splitlines()]
+    assert [line[0] for line in lines] == sorted(svc.inputs["name"] for svc in services)
+    for name, image, key in lines:
+        assert image == service(both, name).input("taskSpec.containerSpec.image")
+        assert re.fullmatch(r"[0-9a-f]{64}", key)
 
 
-# --- services ------------------------------------------------------------------------------------------------
+def test_converge_keys_change_only_with_the_spec(tmp_path: Path) -> None:
+    """Each service's key hashes its id and the spec the program gives it: the same configuration gives the
+    same stdin (a no-op up runs nothing), another environment for one service another key for it only."""
 
+    def keys(result: Any) -> dict[str, str]:
+        text = result.one(COMMAND, "converge-services").inputs["stdin"]
+        return {line.split()[0]: line.split()[2] for line in text.splitlines() if line.count(" ") == 2}
 
-def test_every_attribute_reaches_the_service(up) -> None:
-    web = service(up, "web")
-    network_id = {r.inputs["name"]: r.id for r in up.of_type(NETWORK)}
-    inputs = dict(web.inputs)
-    spec = inputs["taskSpec"]
-    container = spec["containerSpec"]
-    assert inputs["name"] == "web"
-    assert inputs["mode"] == {"replicated": {"replicas": 2}}
-    assert inputs["endpointSpec"] == {
-        "mode": "vip",
-        "ports": [{"targetPort": 80, "publishedPort": 8080, "protocol": "tcp", "publishMode": "host"}],
-    }
-    assert inputs["labels"] == [{"label": "HIVE_STANDALONE", "value": "False"}, {"label": "tier", "value": "web"}]
-    assert "convergeConfig" not in inputs, "the converge step proves it (test_every_service_checks_its_convergence)"
-    assert container["hostname"] == "web"
-    assert container["commands"] == ["/entry.sh"]
-    assert container["user"] == "nginx" and container["dir"] == "/srv"
-    assert container["dnsConfig"] == {"nameservers": ["10.0.0.2"]}
-    assert {"host": "api.example", "ip": "10.9.9.9"} in container["hosts"]
-    assert {"host": "s-hive2.pdns", "ip": "192.168.0.12"} in container["hosts"]
-    assert {"host": "s-hive2", "ip": "192.168.0.12"} in container["hosts"]
-    assert container["stopGracePeriod"] == "20s"
-    assert container["capAdds"] == ["NET_ADMIN"] and container["capDrops"] == ["MKNOD"]
-    assert container["sysctl"] == {"net.core.somaxconn": "1024"}
-    assert container["mounts"] == [
-        {
-            "type": "volume",
-            "target": "/certs",
-            "source": "certs",
-            "volumeOptions": {"driverName": "local", "driverOptions": {"type": "tmpfs"}},
-        },
-        {"type": "bind", "target": "/etc/localtime", "source": "/etc/localtime", "readOnly": True},
-        {"type": "tmpfs", "target": "/tmp"},
-    ]
-    assert spec["logDriver"] == {"name": "json-file", "options": {"max-size": "10m"}}
-    assert spec["networksAdvanceds"] == [{"id": network_id["front"]}]
-    assert spec["placement"] == {"prefs": ["node.labels.az"], "maxReplicas": 1}
-    assert spec["resources"] == {"limits": {"nanoCpus": 500_000_000, "memoryBytes": 256 << 20}}
-    assert web.delete_before_replace is True
-
-    dns = service(up, "dns")
-    assert dns.inputs["mode"] == {"global": True}
-    assert "convergeConfig" not in dns.inputs
-    assert dns.input("taskSpec.containerSpec.args") == ["--launch=gmysql"]
-    assert dns.input("taskSpec.placement") == {"constraints": ["node.labels.hives == true"]}
-    ports = dns.input("endpointSpec.ports")
-    assert [(p["publishedPort"], p["protocol"]) for p in ports] == [(53, "tcp"), (53, "udp"), (61001, "tcp")]
-    assert dns.input("taskSpec.networksAdvanceds") == [
-        {"id": network_id["hive_default_network"]},
-        {"id": network_id["front"]},
-    ]
-
-    db = service(up, "db")
-    assert db.input("taskSpec.containerSpec.healthcheck") == {
-        "tests": ["CMD", "healthcheck.sh", "--connect"],
-        "interval": "10s",
-        "retries": 5,
-    }
-    assert db.input("taskSpec.restartPolicy") == {"condition": "any", "delay": "5s"}
-    assert db.ignore_changes == ["taskSpec.restartPolicy.window"]
-
-    system = service(up, "system")
-    assert {"label": "HIVE_STANDALONE", "value": "True"} in system.inputs["labels"]
-    assert [m["target"] for m in system.input("taskSpec.containerSpec.mounts")] == ["/run", "/tmp", "/sys/fs/cgroup"]
-
-
-def test_default_logging(both) -> None:
-    for name in ("db", "dns", "pulled", "system"):
-        assert service(both, name).input("taskSpec.logDriver") == {
-            "name": "syslog",
-            "options": {"syslog-address": "udp://127.0.0.1:10514", "syslog-facility": "local0", "tag": name},
-        }
-
-
-# --- DRBD -------------------------------------------------------------------------------------------------------
-
-
-def test_drbd_volume_steps(both) -> None:
-    site = expected_site()
-    volume = drbd_config.volume_named(site, "db_data")
-    steps = named(both, COMMAND, "drbd-volume-db_data-")
-    assert [s.name for s in steps] == [f"drbd-volume-db_data-s-hive{i}" for i in range(3)]
-    by_host = {s.name.rsplit("-", 1)[-1]: s for s in steps}
-    for host, step in by_host.items():
-        assert step.inputs["stdin"] == drbd_config.render_resource(site, volume)
-        create = step.inputs["create"]
-        assert create.startswith("sudo env HIVE_DISKLESS=")
-        assert create.endswith(" bash /home/admin/.hive/hostsetup/drbd-volume.sh")
-        assert "HIVE_MINOR=1 " in create and f"HIVE_SIZE={1 << 30} " in create and "HIVE_VOLUME=db_data" in create
-        assert ("HIVE_FORMAT=1" in create) == (host == "hive0")
-        assert ("HIVE_DISKLESS=1" in create) == (host == "hive1")
-        assert step.inputs["triggers"][0] == f"machine-s-{host}#generation-0"
-        assert step.depends_on(both.one("command:local:Command", "drbd-ready"))
-        assert step.depends_on(both.one(COPY, f"copy-drbd-volume-s-{host}"))
-        assert step.is_secret_input("connection")
-    formatter = by_host["hive0"]
-    assert formatter.depends_on(by_host["hive1"]) and formatter.depends_on(by_host["hive2"])
-    assert not by_host["hive1"].depends_on(by_host["hive2"]) and not by_host["hive2"].depends_on(by_host["hive1"])
-    grows = named(both, COMMAND, "drbd-growfs-db_data-")
-    assert len(grows) == 3
-    for grow in grows:
-        assert grow.depends_on(formatter)
-        assert grow.inputs["create"].endswith(" bash /home/admin/.hive/hostsetup/drbd-growfs.sh")
-        assert grow.inputs["triggers"][3] == str(1 << 30)
-    db = service(both, "db")
-    for step in [*steps, *grows]:
-        assert db.depends_on(step)
-    assert not service(both, "dns").depends_on(formatter)
-    assert db.input("taskSpec.containerSpec.mounts") == [
-        {
-            "type": "volume",
-            "target": "/var/lib/mysql",
-            "source": "db_data",
-            "volumeOptions": {"driverName": "local", "driverOptions": {"type": "xfs", "device": "/dev/drbd1"}},
-        }
-    ]
-
-
-def test_scripts_are_shipped(both) -> None:
-    root = Path(__file__).resolve().parents[2]
-    copies = named(both, COPY, "copy-drbd-volume-")
-    assert [c.name for c in copies] == [f"copy-drbd-volume-s-hive{i}" for i in range(3)]
-    for copy in copies:
-        assert copy.inputs["remotePath"] == "/home/admin/.hive/hostsetup/drbd-volume.sh"
-        assert copy.inputs["source"].text == (root / "hostsetup/drbd-volume.sh").read_text()
-
-
-def test_drbd_minor_comes_from_the_previous_allocation(project: Path) -> None:
-    mocks = BaseMocks(stack_outputs={"staging": {"allocations": {"ports": {}, "drbd_minors": {"db_data": 9}}}})
-    result = run_program(project, "staging", CONFIG, preview=False, mocks=mocks, secret_config=SECRET_CONFIG)
-    step = result.one(COMMAND, "drbd-volume-db_data-s-hive0")
-    assert "HIVE_MINOR=9 " in step.inputs["create"] and "device minor 9;" in step.inputs["stdin"]
-    mounts = service(result, "db").input("taskSpec.containerSpec.mounts")
-    assert mounts[0]["volumeOptions"]["driverOptions"]["device"] == "/dev/drbd9"
-
-
-def test_local_provider_has_no_drbd(tmp_path: Path) -> None:
-    project = write_project(tmp_path, SERVICES)
-    config = {k: v for k, v in CONFIG.items() if k not in ("hive:ip_address_list", "hive:ssh_private_key")}
-    result = run_program(
-        project, "staging", {**config, "hive:provider": "local"}, preview=False, mocks=BaseMocks(),
-        secret_config=SECRET_CONFIG,
-    )  # fmt: skip
-    assert not named(result, COMMAND, "drbd-") and not named(result, COPY, "copy-drbd-")
-    mounts = service(result, "db").input("taskSpec.containerSpec.mounts")
-    assert mounts == [{"type": "volume", "target": "/var/lib/mysql", "source": "db_data"}]
-    assert any("DRBD cannot run inside the local provider" in w for w in result.warnings)
-
-
-# --- UDP conntrack --------------------------------------------------------------------------------------------
-
-
-def test_conntrack_flush_only_for_udp_services(both) -> None:
-    flushes = named(both, COMMAND, "conntrack-")
-    assert [f.name for f in flushes] == [f"conntrack-dns-s-hive{i}" for i in range(3)]
-    dns = service(both, "dns")
-    for flush in flushes:
-        assert flush.depends_on(dns)
-        assert flush.inputs["create"].startswith("for port in 53; do ")
-        assert "sudo conntrack -D -p udp --dport" in flush.inputs["create"]
-        triggers = flush.inputs["triggers"]
-        if both.preview:
-            assert all(is_unknown(t) for t in triggers)
-        else:
-            assert triggers[0] == dns.id and len(triggers[1]) == 64
-
-
-# --- outputs ------------------------------------------------------------------------------------------------------
-
-
-def test_outputs(up) -> None:
-    assert up.outputs["registry"] == "s-hive3.pdns:5000"
-    assert up.outputs["services"]["dns"] == [
-        {"published": 53, "target": 53, "protocol": "tcp", "mode": "ingress"},
-        {"published": 53, "target": 53, "protocol": "udp", "mode": "ingress"},
-        {"published": 61001, "target": 8081, "protocol": "tcp", "mode": "ingress"},
-    ]
-    assert up.outputs["volumes"]["db_data"] == {
-        "kind": "drbd",
-        "drbd": {
-            "minor": 1,
-            "port": 7001,
-            "device": "/dev/drbd1",
-            "fstype": "xfs",
-            "size": "1G",
-            "diskless": ["s-hive1.pdns"],
-        },
-    }
-    assert up.outputs["volumes"]["certs"] == {"kind": "driver", "driver": "local", "driver_opts": {"type": "tmpfs"}}
-    component = up.one("hive:swarm:Swarm", "swarm")
-    assert json.loads(json.dumps(component.registered_outputs))["registry"] == "s-hive3.pdns:5000"
-
-
-# --- issue 9: what the real providers do ------------------------------------------------------------------------
-
-
-def test_no_service_carries_converge_config(both) -> None:
-    # kreuzwerker resource_docker_service.go: mode.0.global ConflictsWith converge_config; on replicated services a
-    # failed converge_config wait records the new spec, so the next up would pass (docs/provider-notes.md)
-    assert [svc.inputs["name"] for svc in both.of_type(SERVICE) if "convergeConfig" in svc.inputs] == []
-
-
-def test_every_service_checks_its_convergence_on_the_first_hive(both) -> None:
-    script = Path(__file__).resolve().parents[2] / "components/swarm/service-converge.sh"
-    names = sorted(svc.inputs["name"] for svc in both.of_type(SERVICE))
-    assert sorted(c.name for c in named(both, COMMAND, "converge-")) == [f"converge-{n}" for n in names]
-    for name in names:
-        svc = service(both, name)
-        wait = both.one(COMMAND, f"converge-{name}")
-        assert wait.depends_on(svc)
-        assert wait.input("connection.host") == "192.168.0.10", "the first hive (a swarm manager)"
-        assert wait.inputs["stdin"] == script.read_text()
-        triggers = wait.inputs["triggers"]
-        if both.preview:
-            assert is_unknown(triggers[0])
-        else:
-            assert triggers[0] == svc.id and len(triggers[1]) == 64
-            image = svc.input("taskSpec.containerSpec.image")
-            assert wait.inputs["create"] == (
-                f"sudo env HIVE_DELAY=7 HIVE_IMAGE={image} HIVE_SERVICE={name} HIVE_TIMEOUT=180 bash -s"
-            )
-
-
-def test_converge_step_runs_again_only_when_the_spec_changes(up) -> None:
-    """Its triggers are the service's id, the hash of the spec the program gives it and the script's hash: the
-    same configuration gives the same triggers (a no-op up runs nothing), another image another hash."""
-    triggers = {c.name: c.inputs["triggers"] for c in named(up, COMMAND, "converge-")}
-    assert len({t[1] for t in triggers.values()}) == len(triggers), "one spec hash per service"
-    assert len({t[2] for t in triggers.values()}) == 1, "the one script"
+    first, again = (keys(run(write_project(tmp_path / d, SERVICES), False)) for d in ("a", "b"))
+    assert first == again and len(set(first.values())) == len(first)
+    changed = json.loads(json.dumps(SERVICES))
+    changed["services"]["db"]["environment"]["MARIADB_DATABASE"] = "other"
+    other = keys(run(write_project(tmp_path / "c", changed), False))
+    assert {name for name in first if first[name] != other[name]} == {"db"}
 
 
 def test_spread_preference_is_the_bare_descriptor(up) -> None:

@@ -81,16 +81,13 @@ def test_pull_waits_for_its_script_copy(both) -> None:
         assert both.one(COMMAND, f"images-pull-{hive}").depends_on(both.one(COPY, f"copy-images-{hive}"))
 
 
-def test_prune_runs_after_every_service_and_converge_step(both) -> None:
-    deployed = both.one(LOCAL, "services-deployed")
-    assert deployed.inputs.get("create") is None, "it runs nothing"
+def test_prune_runs_after_the_convergence_of_every_service(both) -> None:
+    converged = both.one(COMMAND, "converge-services")
     for svc in both.of_type(SERVICE):
-        converge = both.one(COMMAND, f"converge-{svc.name.removeprefix('service-')}")
-        assert converge.depends_on(svc), svc.name
-        assert deployed.depends_on(converge), svc.name
+        assert converged.depends_on(svc), svc.name
     for prune in named(both, COMMAND, "images-prune-"):
         assert "HIVE_IMAGES_MODE=prune" in str(prune.inputs["create"]) or both.preview
-        assert prune.depends_on(deployed), prune.name
+        assert prune.depends_on(converged), prune.name
 
 
 def test_pull_reruns_only_when_the_hive_set_changes(project: Path, tmp_path: Path) -> None:

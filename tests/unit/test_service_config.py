@@ -157,15 +157,26 @@ def test_secret_data_is_standard_base64() -> None:
 
 def test_run_marker_is_the_up_time_and_the_recorded_one_in_preview() -> None:
     previous = {"db": {"image": "mariadb:11.4", "digest": "sha256:" + "a" * 64, "run": "2026-01-01T00:00:00+00:00"}}
-    assert run_marker(previous, "db", "mariadb:11.4", False, "now") == "now"
-    assert run_marker(previous, "db", "mariadb:11.4", True, "now") == "2026-01-01T00:00:00+00:00"
-    assert run_marker(previous, "db", "mariadb:11.5", True, "now") == "now"  # another tag: a changed command anyway
-    assert run_marker(None, "db", "mariadb:11.4", True, "now") == "now"
+    assert run_marker(previous, False, "now") == "now"
+    assert run_marker(previous, True, "now") == "2026-01-01T00:00:00+00:00"
+    assert run_marker({}, True, "now") == "now"  # no tag before: the step is new anyway
+    assert run_marker(None, True, "now") == "now"
 
 
-def test_pinned_takes_the_digest_line_and_refuses_anything_else() -> None:
-    digest = "sha256:" + "b" * 64
-    assert pinned("mariadb:11.4", f"{digest}\n") == f"mariadb:11.4@{digest}"
-    with pytest.raises(ValueError, match="not sha256:<64 hex>"):
-        pinned("mariadb:11.4", "Error response from daemon\n")
-    assert pinned("mariadb:11.4", None) == "mariadb:11.4"  # the step was left out (up --target)
+def test_pinned_takes_the_tags_digest_line_and_refuses_anything_else() -> None:
+    digest, other = "sha256:" + "b" * 64, "sha256:" + "c" * 64
+    stdout = f"redis:7 {other}\nmariadb:11.4 {digest}\n"
+    assert pinned("mariadb:11.4", stdout, preview=False) == f"mariadb:11.4@{digest}"
+    with pytest.raises(ValueError, match="not '<tag> sha256:<64 hex>'"):
+        pinned("mariadb:11.4", "Error response from daemon\n", preview=False)
+
+
+def test_pinned_refuses_a_tag_the_step_did_not_print_in_an_up() -> None:
+    with pytest.raises(ValueError, match=r"no digest for mariadb:11\.5"):
+        pinned("mariadb:11.5", f"mariadb:11.4 sha256:{'b' * 64}\n", preview=False)
+
+
+def test_pinned_keeps_the_tag_when_the_step_did_not_run() -> None:
+    assert pinned("mariadb:11.4", None, preview=False) == "mariadb:11.4"  # left out (up --target)
+    # a preview keeps the last up's stdout, which lacks a tag added since
+    assert pinned("mariadb:11.5", f"mariadb:11.4 sha256:{'b' * 64}\n", preview=True) == "mariadb:11.5"

@@ -44,12 +44,19 @@ def test_no_service_gets_the_providers_converge_config(make_site: Callable[..., 
 
 
 def test_converge_command_runs_the_script_from_stdin() -> None:
-    assert commands.converge_command("admin", "dns", "reg:5000/image_dns@sha256:ab") == (
-        "sudo env HIVE_DELAY=7 HIVE_IMAGE=reg:5000/image_dns@sha256:ab HIVE_SERVICE=dns HIVE_TIMEOUT=180 bash -s"
-    )
-    assert commands.converge_command("root", "a b", "x y", timeout=30, delay=2) == (
-        "env HIVE_DELAY=2 HIVE_IMAGE='x y' HIVE_SERVICE='a b' HIVE_TIMEOUT=30 bash -s"
-    )
+    assert commands.converge_command("admin") == "sudo env HIVE_DELAY=7 HIVE_TIMEOUT=180 bash -s"
+    assert commands.converge_command("root", timeout=30, delay=2) == "env HIVE_DELAY=2 HIVE_TIMEOUT=30 bash -s"
+
+
+def test_converge_line_refuses_a_word_with_space() -> None:
+    assert commands.converge_line("dns", "reg:5000/image_dns@sha256:ab", "k1") == "dns reg:5000/image_dns@sha256:ab k1"
+    with pytest.raises(ValueError, match="not one word"):
+        commands.converge_line("dns", "x y", "k1")
+
+
+def test_script_with_lines_refuses_a_script_without_its_main_call() -> None:
+    with pytest.raises(ValueError, match="main call"):
+        commands.script_with_lines("echo hi\n", ["a"])
 
 
 def test_converge_script_is_shellcheck_clean() -> None:
@@ -59,10 +66,12 @@ def test_converge_script_is_shellcheck_clean() -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_converge_script_refuses_without_a_service() -> None:
-    result = subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+def test_converge_script_refuses_a_line_that_is_not_service_image_key() -> None:
+    result = subprocess.run(
+        ["bash", str(SCRIPT)], input="dns\n", capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
+    )
     assert result.returncode == 2
-    assert "[service-converge] ERROR: HIVE_SERVICE is not set" in result.stderr
+    assert "[service-converge] ERROR: line 'dns   ': not '<service> <image|-> [<key>]'" in result.stderr
 
 
 # -- defect 3: placement preferences -----------------------------------------------------------------------------
@@ -156,58 +165,123 @@ def test_a_definitions_own_vxlan_id_wins(make_stage: Callable[..., StageConfig])
 
 
 FAKE_DOCKER = r"""#!/usr/bin/env bash
-# a stand-in for the docker CLI: answers from files in $FAKE (update: its state, "" for none; image: the spec's;
-# tasks: "id state up-to-date(1|0) err" lines)
-case "$1 $2" in
+# a stand-in for the docker CLI: answers from files in $FAKE/<service>/ (update: its state, "" for none; image:
+# the spec's; tasks: "id state up-to-date(1|0) err" lines)
+services=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --format | --filter) [[ $2 == _up-to-date=true ]] && fresh=1; shift 2 ;;
+    --*) shift ;;
+    *) services+=("$1"); shift ;;
+  esac
+done
+case "${services[0]} ${services[1]:-}" in
   "service inspect")
-    update=$(cat "$FAKE/update")
-    if [ -n "$update" ]; then
-      printf '%s\x1f%s\x1f%s\n' "$update" "$update: task failed" "$(cat "$FAKE/image")"
-    else
-      printf '\x1f\x1f%s\n' "$(cat "$FAKE/image")"
-    fi ;;
+    for svc in "${services[@]:2}"; do
+      d=$FAKE/$svc
+      [ -d "$d" ] || { echo "Error: no such service: $svc" >&2; continue; }
+      update=$(cat "$d/update")
+      message=${update:+$update: task failed}
+      printf 'id-%s\x1f%s\x1f%s\x1f%s\x1f%s\n' "$svc" "$svc" "$update" "$message" "$(cat "$d/image")"
+    done ;;
   "service ps")
-    if [[ " $* " == *" --quiet "* ]]; then
-      if [[ " $* " == *"_up-to-date=true"* ]]; then awk '$3 == 1 {print $1}' "$FAKE/tasks"
-      else cut -d' ' -f1 "$FAKE/tasks"; fi
-    else
-      cat "$FAKE/tasks"
-    fi ;;
+    for svc in "${services[@]:2}"; do
+      tasks=$FAKE/$svc/tasks
+      if [ -n "${fresh:-}" ]; then awk '$3 == 1 {print $1}' "$tasks"; else cut -d' ' -f1 "$tasks"; fi
+    done ;;
   inspect*)
-    shift 3
-    for id in "$@"; do
-      read -r _ state _ err < <(grep "^$id " "$FAKE/tasks")
-      printf '%s\x1f%s\n' "$state" "$err"
+    for id in "${services[@]:1}"; do
+      file=$(grep -l "^$id " "$FAKE"/*/tasks)
+      svc=$(basename "$(dirname "$file")")
+      read -r _ state _ err < <(grep "^$id " "$file")
+      printf '%s\x1f%s\x1f%s\x1f%s\n' "$id" "id-$svc" "$state" "$err"
     done ;;
 esac
 """
 
 
-WANTED = "repo:5000/image_dns@sha256:new"  # the image the program's spec runs (HIVE_IMAGE)
+WANTED = "repo:5000/image_dns@sha256:new"  # the image the program's spec runs
+
+
+def fake_service(tmp_path: Path, name: str, update: str, tasks: list[str], image: str = WANTED) -> None:
+    fake = tmp_path / "fake" / name
+    fake.mkdir(parents=True, exist_ok=True)
+    (fake / "update").write_text(update + "\n")
+    (fake / "image").write_text(image + "\n")
+    (fake / "tasks").write_text("".join(line + "\n" for line in tasks))
+
+
+def converge(
+    tmp_path: Path, lines: list[str], timeout: int = 3, stdin_script: bool = False
+) -> subprocess.CompletedProcess:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "docker").write_text(FAKE_DOCKER)
+    (bin_dir / "docker").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE": str(tmp_path / "fake"), "HIVE_TIMEOUT": str(timeout),
+           "HIVE_DELAY": "1", "HIVE_STATE": str(tmp_path / "record")}  # fmt: skip
+    if stdin_script:  # as the program runs it: the script and then the lines on stdin
+        text = commands.script_with_lines(SCRIPT.read_text(), lines)
+        return subprocess.run(["bash", "-s"], input=text, capture_output=True, text=True, env=env, timeout=30)
+    text = "".join(f"{line}\n" for line in lines)
+    return subprocess.run(["bash", str(SCRIPT)], input=text, capture_output=True, text=True, env=env, timeout=30)
 
 
 def run_converge(
     tmp_path: Path, update: str, tasks: list[str], timeout: int = 3, image: str = WANTED
 ) -> subprocess.CompletedProcess:
-    fake = tmp_path / "fake"
-    fake.mkdir(exist_ok=True)
-    (fake / "update").write_text(update + "\n")
-    (fake / "image").write_text(image + "\n")
-    (fake / "tasks").write_text("".join(line + "\n" for line in tasks))
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "docker").write_text(FAKE_DOCKER)
-    (bin_dir / "docker").chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "FAKE": str(fake), "HIVE_SERVICE": "dns", "HIVE_IMAGE": WANTED,
-           "HIVE_TIMEOUT": str(timeout), "HIVE_DELAY": "1"}  # fmt: skip
-    return subprocess.run(["bash", str(SCRIPT)], capture_output=True, text=True, env=env, timeout=30)
+    fake_service(tmp_path, "dns", update, tasks, image)
+    return converge(tmp_path, [f"dns {WANTED} k1"], timeout)
 
 
 def test_converge_script_passes_when_every_task_runs_the_current_spec(tmp_path: Path) -> None:
     result = run_converge(tmp_path, "completed", ["t1 running 1", "t2 running 1"])
     assert result.returncode == 0, result.stderr
     assert "dns: 2/2 task(s) run the current spec" in result.stderr
+    assert result.stderr.rstrip().endswith(f"changed: {tmp_path / 'record'} (1 converged)")
+
+
+def test_converge_script_reads_its_lines_after_itself_on_stdin(tmp_path: Path) -> None:
+    fake_service(tmp_path, "dns", "completed", ["t1 running 1"])
+    fake_service(tmp_path, "web", "", ["t2 running 1"])
+    result = converge(tmp_path, [f"dns {WANTED} k1", f"web {WANTED} k2"], stdin_script=True)
+    assert result.returncode == 0, result.stderr
+    assert "2 service(s) listed, 2 to check" in result.stderr
+    assert (tmp_path / "record").read_text() == "dns k1\nweb k2\n"
+
+
+def test_converge_script_checks_only_services_whose_key_it_did_not_record(tmp_path: Path) -> None:
+    (tmp_path / "record").write_text("dns k1\nweb k0\n")
+    fake_service(tmp_path, "dns", "paused", ["t1 running 1"])  # would fail: not checked, its key is recorded
+    fake_service(tmp_path, "web", "", ["t2 running 1"])
+    result = converge(tmp_path, [f"dns {WANTED} k1", f"web {WANTED} k2"])
+    assert result.returncode == 0, result.stderr
+    assert "2 service(s) listed, 1 to check" in result.stderr
+    assert (tmp_path / "record").read_text() == "dns k1\nweb k2\n"
+
+
+def test_converge_script_records_the_converged_and_not_the_failed(tmp_path: Path) -> None:
+    fake_service(tmp_path, "dns", "rollback_completed", ["t1 running 1"])
+    fake_service(tmp_path, "web", "", ["t2 running 1"])
+    result = converge(tmp_path, [f"dns {WANTED} k1", f"web {WANTED} k2"])
+    assert result.returncode == 1
+    assert "1 of 2 service(s) not converged: dns" in result.stderr
+    assert (tmp_path / "record").read_text() == "web k2\n"  # the next run checks dns again
+
+
+def test_converge_script_never_records_a_line_without_a_key(tmp_path: Path) -> None:
+    fake_service(tmp_path, "dns", "", ["t1 running 1"])
+    result = converge(tmp_path, ["dns -"])
+    assert result.returncode == 0, result.stderr
     assert result.stderr.rstrip().endswith("unchanged: service-converge")
+    assert not (tmp_path / "record").exists()
+
+
+def test_converge_script_fails_on_a_missing_service(tmp_path: Path) -> None:
+    fake_service(tmp_path, "dns", "", ["t1 running 1"])
+    result = converge(tmp_path, ["gone - k1"])
+    assert result.returncode == 1
+    assert "gone: no such service" in result.stderr
 
 
 def test_converge_script_fails_in_time_when_a_task_runs_an_older_spec(tmp_path: Path) -> None:
