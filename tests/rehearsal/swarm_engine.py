@@ -385,16 +385,13 @@ NOT_REHEARSABLE = {
 
 def swarm_targets(skip_services: frozenset[str] = frozenset()) -> Callable[[HarnessResourceArgs], bool]:
     """``--target``: every resource except the DRBD host/volume steps (:data:`NOT_REHEARSABLE`) and the
-    services in ``skip_services`` (those that mount a DRBD volume: its device never exists here), with their
-    image-digest and converge steps."""
+    services in ``skip_services`` (those that mount a DRBD volume: its device never exists here). The program
+    leaves a left-out service out of ``converge-services`` by itself (components/swarm/component.py
+    ``_converge_line``: the engine's SkippedCreate gives it no id)."""
 
     def targeted(args: HarnessResourceArgs) -> bool:
         if args.typ == COMMAND and step_of_command(args.inputs.get("create")) in NOT_REHEARSABLE:
             return False
-        if args.typ == COMMAND and args.name in {f"image-digest-{name}" for name in skip_services}:
-            return False  # a left-out service's tag needs no digest (and may not be reachable from here)
-        if args.typ == COMMAND and args.name in {f"converge-{name}" for name in skip_services}:
-            return False  # nor a convergence check of a service that is not there
         return not (args.typ == SERVICE and args.inputs.get("name") in skip_services)
 
     return targeted

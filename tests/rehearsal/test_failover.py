@@ -12,7 +12,7 @@ and ONE ``up`` of the real ``__main__.py`` that provisions them and applies the 
   again one that had never run it.
 
 Last, with the repository back, both ``api`` and the global ``everywhere`` get an image whose command exits at
-once: the next ``up`` fails (their converge steps, converge-api and converge-everywhere) and swarm has rolled
+once: the next ``up`` fails (the converge step, converge-services, names both) and swarm has rolled
 both back to the previous digest. The ``up`` after that, with the configuration unchanged, fails again naming
 the rollback (the services' state holds the new spec, but the failed converge steps were never recorded, so
 their spec-hash triggers still differ); an image that runs then converges, and a further ``up`` executes
@@ -251,16 +251,16 @@ def test_bad_update_rolled_back_to_the_previous_digest(swarm_site: SwarmSite, ma
         assert inspected["UpdateStatus"]["State"] == "rollback_completed", inspected["UpdateStatus"]
 
 
-def test_global_service_converge_step_reports_the_rollback(swarm_site: SwarmSite, bad_update: str) -> None:
+def test_converge_step_reports_the_rollback_of_the_global_service(swarm_site: SwarmSite, bad_update: str) -> None:
     record = swarm_site.mocks.runs[-1]
-    waits = [e for e in record.executions if e.name == "converge-everywhere"]
+    waits = [e for e in record.executions if e.name == "converge-services"]
     assert waits and not waits[-1].ok, [e.name for e in record.executions]
-    assert "rollback" in waits[-1].error, waits[-1].error[-2000:]
+    assert "everywhere: update rolled back" in waits[-1].error, waits[-1].error[-2000:]
 
 
-def test_replicated_service_converge_step_reports_the_rollback(swarm_site: SwarmSite, bad_update: str) -> None:
+def test_converge_step_reports_the_rollback_of_the_replicated_service(swarm_site: SwarmSite, bad_update: str) -> None:
     record = swarm_site.mocks.runs[-1]
-    waits = [e for e in record.executions if e.name == "converge-api"]
+    waits = [e for e in record.executions if e.name == "converge-services"]
     assert waits and not waits[-1].ok, [e.name for e in record.executions]
     assert "api: update rolled back" in waits[-1].error, waits[-1].error[-2000:]
 
@@ -279,10 +279,11 @@ def unchanged_up(swarm_site: SwarmSite, bad_update: str) -> str:
 def test_the_next_unchanged_up_fails_again_naming_the_rollback(swarm_site: SwarmSite, unchanged_up: str) -> None:
     assert unchanged_up, "the up after a rolled-back update passed while swarm runs the previous spec"
     record = swarm_site.mocks.runs[-1]
+    waits = [e for e in record.executions if e.name == "converge-services"]
+    assert waits and not waits[-1].ok, [e.name for e in record.executions]
     for service in ("api", "everywhere"):
-        waits = [e for e in record.executions if e.name == f"converge-{service}"]
-        assert waits and not waits[-1].ok, [e.name for e in record.executions]
         assert f"{service}: update rolled back" in waits[-1].error, waits[-1].error[-2000:]
+    assert " listed, 2 to check" in waits[-1].error, "the services that converged are not checked again"
     ran = {e.name for e in record.executions}
     assert not ran & {"service-api", "service-everywhere"}, "the services' state holds the new spec: no diff"
 
@@ -304,8 +305,8 @@ def fixed_up(swarm_site: SwarmSite, unchanged_up: str) -> str:
 def test_a_fixed_image_converges(swarm_site: SwarmSite, manager: Any, fixed_up: str) -> None:
     assert fixed_up == ""
     record = swarm_site.mocks.runs[-1]
+    assert [e.ok for e in record.executions if e.name == "converge-services"] == [True]
     for service in ("api", "everywhere"):
-        assert [e.ok for e in record.executions if e.name == f"converge-{service}"] == [True]
         inspected = manager.api.inspect_service(service)
         assert inspected["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == digest_of(swarm_site, service, -1)
         assert inspected["UpdateStatus"]["State"] == "completed", inspected["UpdateStatus"]

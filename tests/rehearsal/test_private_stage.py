@@ -10,7 +10,7 @@ sample site, under :class:`~tests.rehearsal.swarm_engine.SwarmRehearsalMocks`, i
 2. the program's own host commands run over SSH on those containers (keys and certificates made for real);
 3. the swarm layer goes through the hosts' TLS Docker APIs: four images built from Debian packages on the
    repository server and pushed to the site registry, the overlay network, and the four services, each
-   awaited until its tasks run (its ``converge-<service>`` step on the first hive).
+   awaited until its tasks run (``converge-services`` on the first hive).
 
 Two changes to the stage keep concurrent sessions on one engine apart: the hive name (``ps<pid>``) and a free
 /24 as ``cidr``. The one offline substitute: ``debian:trixie`` is the lab's debootstrap image, on the outer

@@ -6,7 +6,7 @@ below: the provisioner's commands run over SSH and the program's ``docker:*`` re
 the hosts' TLS Docker APIs (tests/rehearsal/swarm_engine.py) — the image is built on the repository server and
 pushed to the site registry, the overlay network and the service are created on the swarm. Issue 9 adds a
 3-replica service spread over ``node.labels.az`` (the lab's three subnets are three zones) and a global
-service; every service's convergence is the program's own wait on the first hive (``converge-<service>``;
+service; every service's convergence is the program's own wait on the first hive (``converge-services``;
 the provider refuses ``converge_config`` on a global service, and the program uses it on none); the second
 ``up`` is planned against the state the provider read back.
 
@@ -174,7 +174,7 @@ def test_three_replicas_land_in_three_zones(swarm_site: SwarmSite, clients: Any)
 def test_global_service_converged_through_the_programs_wait(swarm_site: SwarmSite, clients: Any) -> None:
     run = first_up(swarm_site)
     assert "convergeConfig" not in run.one(SERVICE, "service-everywhere").inputs
-    waits = [e for e in swarm_site.mocks.runs[0].executions if e.name == "converge-everywhere"]
+    waits = [e for e in swarm_site.mocks.runs[0].executions if e.name == "converge-services"]
     assert [(w.host, w.ok) for w in waits] == [(swarm_site.first_hive.ip, True)]
     tasks = clients(swarm_site.first_hive.hostname).api.tasks(
         filters={"service": "everywhere", "desired-state": "running"}
@@ -331,14 +331,14 @@ def test_a_tag_image_rolls_when_the_tag_is_repointed_in_the_site_registry(
     spec = manager.api.inspect_service(TAGGED)["Spec"]["TaskTemplate"]["ContainerSpec"]
     assert spec["Image"] == f"{tag}@{first}"
     assert run.outputs["images"][TAGGED]["digest"] == first
-    steps = [e for e in swarm_site.mocks.current.executions if e.name == f"image-digest-{TAGGED}"]
+    steps = [e for e in swarm_site.mocks.current.executions if e.name == "image-digests"]
     assert [(e.host, e.ok) for e in steps] == [(swarm_site.first_hive.ip, True)]
 
     # a preview contacts no host: the digest step is unchanged (the marker the up recorded), nothing runs
     swarm_site.preview()
     assert swarm_site.mocks.current.executions == []
     decisions = {d.name: d.operation for d in swarm_site.mocks.current.decisions}
-    assert decisions[f"image-digest-{TAGGED}"] == SAME and decisions[f"service-{TAGGED}"] == SAME
+    assert decisions["image-digests"] == SAME and decisions[f"service-{TAGGED}"] == SAME
 
     second = push_tag(swarm_site, clients, images["web"], tag)
     assert second != first
@@ -354,7 +354,7 @@ def test_a_tag_image_rolls_when_the_tag_is_repointed_in_the_site_registry(
     # an up with the tag where it was: the step runs again, the service stays as it is
     swarm_site.up()
     decisions = {d.name: d.operation for d in swarm_site.mocks.current.decisions}
-    assert decisions[f"image-digest-{TAGGED}"] == UPDATE and decisions[f"service-{TAGGED}"] == SAME
+    assert decisions["image-digests"] == UPDATE and decisions[f"service-{TAGGED}"] == SAME
 
 
 # Issue 14: a secret config value reaches the task as a docker secret (a file under /run/secrets/, never in the
