@@ -634,12 +634,14 @@ class Swarm(pulumi.ComponentResource):
 def _converge_line(
     name: str, image: pulumi.Input[str], service_id: pulumi.Output[str], spec_hash: pulumi.Output[str]
 ) -> pulumi.Output[str | None]:
-    """The service's line for service-converge.sh (its key: a hash of its id and spec), or None for a service this
-    ``up`` left out (``--target``): its image is None (a build left out: image_pulls.pull_sets) or its id is not
-    known — the engine's SkippedCreate registers it with an empty id, which the SDK resolves as unknown
-    (pulumi/runtime/resource.py ``register_resource``: ``is_known = bool(resp.id)``). In a preview an unknown id
-    is a service still to be created, and the line stays unknown."""
-    preview = pulumi.runtime.is_dry_run()
+    """The service's line for service-converge.sh (its key: a hash of its id and spec), or None for a service that
+    does not exist yet: its image is None (a build left out by ``up --target``: image_pulls.pull_sets) or its id
+    or spec is not known. In an ``up`` that is a service the engine left out (``--target``: its SkippedCreate
+    registers it with an empty id, which the SDK resolves as unknown — pulumi/runtime/resource.py
+    ``register_resource``: ``is_known = bool(resp.id)``); the script would find no such service. In a preview it
+    is also a service still to be created, indistinguishable from a left-out one: its line is left out there
+    too, so the plan shows ``converge-services`` unchanged when the only change is a new service — the ``up``
+    then adds its line and checks it."""
 
     def line(values: list[Any] | Unknown) -> str | None:
         # an unknown part makes the whole list unknown (pulumi output.py ``apply``: run_with_unknowns)
@@ -650,7 +652,7 @@ def _converge_line(
             return None
         return commands.converge_line(name, image, _sha256(f"{known_id} {known_hash}"))
 
-    return pulumi.Output.all(image, service_id, spec_hash).apply(line, run_with_unknowns=not preview)
+    return pulumi.Output.all(image, service_id, spec_hash).apply(line, run_with_unknowns=True)
 
 
 def check_images(project_dir: Path, site: Site) -> None:
