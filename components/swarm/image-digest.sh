@@ -22,6 +22,8 @@
 set -Eeuo pipefail
 
 step='image-digest'
+work=''
+trap '[[ -z $work ]] || rm -rf "$work"' EXIT
 log() { printf '[%s] %s\n' "$step" "$*" >&2; }
 die() { log "ERROR: $*"; exit "${2:-1}"; }
 
@@ -43,7 +45,7 @@ resolve() {
 }
 
 main() {
-    local parallel=${HIVE_PARALLEL:-4} image work i=0 failed=0 line
+    local parallel=${HIVE_PARALLEL:-4} image i=0 failed=0 line
     [[ $parallel =~ ^[1-9][0-9]*$ ]] || die "HIVE_PARALLEL must be a positive whole number, not '$parallel'" 2
     local -a images=()
     while IFS= read -r image; do
@@ -51,8 +53,7 @@ main() {
         [[ -n $image ]] && images+=("$image")
     done
     [[ ${#images[@]} -gt 0 ]] || die "no image on stdin" 2
-    work=$(mktemp -d)
-    trap 'rm -rf "$work"' EXIT
+    work=$(mktemp -d)  # global: the EXIT trap runs after main has returned
     for image in "${images[@]}"; do
         while [[ $(jobs -rp | wc -l) -ge $parallel ]]; do wait -n || true; done
         resolve "$image" "$work/$i" &

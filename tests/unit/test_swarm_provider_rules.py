@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -323,3 +324,44 @@ def test_converge_script_fails_when_the_spec_does_not_run_the_desired_image(tmp_
     result = run_converge(tmp_path, "", ["t1 running 1"], timeout=60, image=old)
     assert result.returncode == 1
     assert f"dns: runs {old}, not the desired {WANTED} (update none)" in result.stderr
+
+
+DIGEST_SCRIPT = Path(__file__).resolve().parents[2] / "components/swarm/image-digest.sh"
+FAKE_PULL = """#!/usr/bin/env bash
+# a stand-in for `docker pull <image>`: fails for images named *missing*, else prints a digest of the name
+[[ $2 == *missing* ]] && { echo "Error response from daemon: manifest unknown" >&2; exit 1; }
+printf 'Digest: sha256:%s\\nStatus: up to date\\n' "$(printf %s "$2" | sha256sum | cut -d' ' -f1)"
+"""
+
+
+def run_digests(tmp_path: Path, tags: list[str]) -> subprocess.CompletedProcess:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "docker").write_text(FAKE_PULL)
+    (bin_dir / "docker").chmod(0o755)
+    text = commands.script_with_lines(DIGEST_SCRIPT.read_text(), tags)  # as the program feeds it
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HIVE_RUN": "now", "HIVE_PARALLEL": "2"}
+    return subprocess.run(["bash", "-s"], input=text, capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_digest_script_prints_each_tags_digest_in_order(tmp_path: Path) -> None:
+    tags = ["alpine:3.20", "debian:13", "mariadb:11.4"]
+    result = run_digests(tmp_path, tags)
+    assert result.returncode == 0, result.stderr
+    digests = [line.split() for line in result.stdout.splitlines()]
+    assert [d[0] for d in digests] == tags
+    assert all(re.fullmatch(r"sha256:[0-9a-f]{64}", d[1]) for d in digests)
+
+
+def test_digest_script_fails_naming_the_tag_it_could_not_pull(tmp_path: Path) -> None:
+    result = run_digests(tmp_path, ["alpine:3.20", "missing:1"])
+    assert result.returncode == 1
+    assert "docker pull missing:1 failed: Error response from daemon: manifest unknown" in result.stderr
+    assert "1 of 2 tag(s) not resolved" in result.stderr
+
+
+def test_digest_script_is_shellcheck_clean() -> None:
+    if shutil.which("shellcheck") is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    result = subprocess.run(["shellcheck", str(DIGEST_SCRIPT)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout
