@@ -51,6 +51,7 @@ class HostProvisionerArgs:
     ssh_user: str
     ssh_private_key: pulumi.Input[str]
     steps: Sequence[StepSpec]  # this host's steps (what is shipped is what they use)
+    shipped: Sequence[str] = ()  # files other layers run on the host (steps.swarm_files): in the bundle too
     scripts_dir: Path = HOSTSETUP_DIR
 
 
@@ -97,7 +98,7 @@ class HostProvisioner(pulumi.ComponentResource):
             dial_error_limit=DIAL_ERROR_LIMIT,
             per_dial_timeout=PER_DIAL_TIMEOUT,
         )
-        files = list(dict.fromkeys([SHIP, *(f for spec in args.steps for f in spec.files)]))
+        files = list(dict.fromkeys([SHIP, *(f for spec in args.steps for f in spec.files), *args.shipped]))
         missing = [f for f in files if not (args.scripts_dir / f).is_file()]
         if missing:
             raise pulumi.RunError(f"hostsetup files missing in {args.scripts_dir}: {', '.join(missing)}")

@@ -28,7 +28,7 @@ from components.inventory.site import Site
 from components.monitoring.alertmanager import alertmanager_config
 from components.pki import Pki
 from components.provision.host import HostProvisioner, HostProvisionerArgs
-from components.provision.steps import Stdin, StepRef, StepSpec, host_steps, site_steps
+from components.provision.steps import Stdin, StepRef, StepSpec, host_steps, site_steps, swarm_files
 
 REGISTRY_PASSWORD_LENGTH = 24
 # run from the project directory (the program's, and so the command provider's, working directory)
@@ -97,6 +97,7 @@ class SiteProvisioner(pulumi.ComponentResource):
                     ssh_user=site.stage.ssh_user,
                     ssh_private_key=args.ssh_private_key,
                     steps=host_steps(site, host),
+                    shipped=swarm_files(site, host),
                 ),
                 pulumi.ResourceOptions(parent=self),
             )
@@ -114,7 +115,7 @@ class SiteProvisioner(pulumi.ComponentResource):
         self.registry_ready = [c for ref, c in self.commands.items() if ref.step in REGISTRY_STEPS]
         self.agent_ready = [c for ref, c in self.commands.items() if ref.step == "backup"]
         self.registry_logins = {ref.host: c for ref, c in self.commands.items() if ref.step == "registry-login"}
-        # The swarm layer's DRBD volume steps run their own scripts beside the shipped lib.sh.
+        # The swarm layer's DRBD volume steps run their scripts from the hosts' bundles (steps.swarm_files).
         self.drbd_ready = [c for ref, c in self.commands.items() if ref.step in DRBD_STEPS] + [
             host.files for host in self.hosts.values()
         ]

@@ -68,6 +68,10 @@ from components.inventory.stage import PROVIDER_DEFAULTS
 from components.monitoring.error_rules import error_rules, watched_names
 
 LIB = "lib.sh"
+# hostsetup scripts the swarm layer (components/swarm) runs on hives, shipped in the host's bundle
+IMAGES_SCRIPT = "images.sh"  # pull a hive's image set before the services, prune after
+DRBD_VOLUME_SCRIPT = "drbd-volume.sh"
+DRBD_GROWFS_SCRIPT = "drbd-growfs.sh"
 REGISTRY_PORT = 5000
 SWARM_PORT = 2377
 
@@ -505,6 +509,16 @@ def host_packages(site: Site, host: Host) -> tuple[str, ...]:
 
 def _packages_env(site: Site, host: Host) -> dict[str, str]:
     return {"HIVE_PACKAGES": " ".join(host_packages(site, host))}
+
+
+def swarm_files(site: Site, host: Host) -> tuple[str, ...]:
+    """The hostsetup files the swarm layer runs on ``host`` beside its steps' (components/swarm/component.py):
+    images.sh on every hive, the DRBD volume scripts on every hive of a site with DRBD volumes. They travel in
+    the host's one bundle (components/provision/host.py), not as a copy of their own per host (issue 13)."""
+    if not host.is_hive:
+        return ()
+    drbd = any(v.kind == "drbd" for v in site.volumes)
+    return (LIB, IMAGES_SCRIPT, *((DRBD_VOLUME_SCRIPT, DRBD_GROWFS_SCRIPT) if drbd else ()))
 
 
 def host_steps(site: Site, host: Host) -> list[StepSpec]:

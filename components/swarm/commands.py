@@ -9,12 +9,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping, Sequence
 
-from components.provision.steps import remote_path
+from components.provision.steps import DRBD_GROWFS_SCRIPT, DRBD_VOLUME_SCRIPT, IMAGES_SCRIPT, remote_path
 
-DRBD_VOLUME = "drbd-volume.sh"
-DRBD_GROWFS = "drbd-growfs.sh"
-SHIPPED_SCRIPTS = (DRBD_VOLUME, DRBD_GROWFS)
-IMAGES = "images.sh"  # hostsetup/images.sh: pull a hive's image set before the services, prune after
+# the hostsetup scripts the swarm layer runs on hives (in each hive's bundle: provision steps.swarm_files)
+DRBD_VOLUME = DRBD_VOLUME_SCRIPT
+DRBD_GROWFS = DRBD_GROWFS_SCRIPT
+IMAGES = IMAGES_SCRIPT
 
 
 def images_command(user: str, mode: str, refs: Sequence[str]) -> str:

@@ -31,7 +31,7 @@ from components.inventory.services import Service, ServiceSecret
 from components.inventory.site import Site
 from components.program_site import ProgramSite
 from components.provision.host import DIAL_ERROR_LIMIT, PER_DIAL_TIMEOUT
-from components.provision.steps import LIB, remote_path
+from components.provision.steps import LIB
 from components.swarm import commands, drbd_config, image_digest, image_pulls
 from components.swarm.docker_endpoint import docker_endpoint
 from components.swarm.images import ImagePlan, image_plans, preflight, registry_server, write_generated_context
@@ -61,7 +61,8 @@ class SwarmArgs:
     ``swarm_ready``: the provisioner's resources after which every hive is a swarm manager with its labels;
     ``registry_ready``: after which the site registry accepts pushes and every host pulls from it;
     ``registry_logins``: per hive, its own part of that; ``drbd_ready``: after which every hive
-    has the DRBD module, drbd-utils and its thin pool (drbd-install, drbd-pool) and the scripts' ``lib.sh``.
+    has the DRBD module, drbd-utils and its thin pool (drbd-install, drbd-pool) and its bundle of hostsetup files
+    (with the DRBD scripts and images.sh: provision steps.swarm_files).
     Secrets: ``client_key_pem``, ``registry_password``, ``ssh_private_key``.
     """
 
@@ -167,7 +168,6 @@ class Swarm(pulumi.ComponentResource):
         # what each service runs (a build's pushed digest, a tag's resolved digest): its spec and the pulls use it
         self._image_inputs = {s.name: self._image_input(s) for s in site.catalog.services}
         self._image_sets = self._pull_sets()
-        self._image_copies = {h.fqdn: self._ship_images_script(self._host(h)) for h in site.hives}
         self.pull_steps = {h.fqdn: self._pull_step(h) for h in site.hives}
         self._pulled_by_hives: dict[tuple[str, ...], command.local.Command] = {}
         self._converge_lines: list[pulumi.Output[str | None]] = []
@@ -281,40 +281,22 @@ class Swarm(pulumi.ComponentResource):
     ) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on), deleted_with=host.machine, **extra)
 
-    def _ship_scripts(self, host: ProvisionedHost) -> dict[str, command.remote.CopyToRemote]:
-        user = self._site.stage.ssh_user
-        copies = {}
-        for script in commands.SHIPPED_SCRIPTS:
-            text = (HOSTSETUP_DIR / script).read_text(encoding="utf-8")
-            copies[script] = command.remote.CopyToRemote(
-                f"copy-{script.removesuffix('.sh')}-{host.spec.hostname}",
-                connection=self._connection(host),
-                source=pulumi.StringAsset(text),
-                remote_path=remote_path(user, script),
-                triggers=[host.identity, _sha256(text), _file_sha256(LIB)],
-                opts=self._host_opts(host, self._args.drbd_ready),
-            )
-        return copies
-
     def _drbd_volumes(self) -> dict[str, list[command.remote.Command]]:
         """Per DRBD volume: drbd-volume.sh on every hive (the format host after all others), then drbd-growfs.sh
-        on every hive. A service mounting the volume waits for all of them."""
+        on every hive. A service mounting the volume waits for all of them. The scripts are in each hive's
+        bundle (provision steps.swarm_files; ``drbd_ready`` comes after it)."""
         site = self._site
         volumes = drbd_config.drbd_volumes(site)
         if not volumes:
             return {}
-        copies = {h.fqdn: self._ship_scripts(self._host(h)) for h in site.hives}
         steps: dict[str, list[command.remote.Command]] = {}
         for volume in volumes:
             created: list[command.remote.Command] = []
             for plan in drbd_config.volume_steps(site, volume):
                 # the format host waits for every other hive: their metadata exists and they are up
-                waits = [copies[plan.host.fqdn][commands.DRBD_VOLUME], *(created if plan.formats else [])]
+                waits = created if plan.formats else []
                 created.append(self._volume_step(volume.name, plan.host, waits))
-            grows = [
-                self._growfs_step(volume.name, hive, [created[-1], copies[hive.fqdn][commands.DRBD_GROWFS]])
-                for hive in site.hives
-            ]
+            grows = [self._growfs_step(volume.name, hive, [created[-1]]) for hive in site.hives]
             steps[volume.name] = [*created, *grows]
         return steps
 
@@ -487,17 +469,6 @@ class Swarm(pulumi.ComponentResource):
         site = self._site
         return pulumi.Output.all(**self._image_inputs).apply(lambda refs: image_pulls.pull_sets(site, refs))
 
-    def _ship_images_script(self, host: ProvisionedHost) -> command.remote.CopyToRemote:
-        text = (HOSTSETUP_DIR / commands.IMAGES).read_text(encoding="utf-8")
-        return command.remote.CopyToRemote(
-            f"copy-images-{host.spec.hostname}",
-            connection=self._connection(host),
-            source=pulumi.StringAsset(text),
-            remote_path=remote_path(self._site.stage.ssh_user, commands.IMAGES),
-            triggers=[host.identity, _sha256(text), _file_sha256(LIB)],
-            opts=self._host_opts(host, self._pull_ready(host.spec)),
-        )
-
     def _pull_step(self, spec: Host) -> command.remote.Command:
         """images.sh ``pull`` on one hive (the services wait for it). Runs again only when the hive's set, the
         script or the machine changes: a no-op ``up`` runs nothing."""
@@ -513,7 +484,8 @@ class Swarm(pulumi.ComponentResource):
                 refs.apply(lambda values: _sha256("\n".join(values))),
             ],
             add_previous_output_in_env=False,
-            opts=self._host_opts(host, [self._image_copies[spec.fqdn]], custom_timeouts=IMAGES_TIMEOUTS),
+            # images.sh is in the hive's bundle, shipped before its registry login (provision steps.swarm_files)
+            opts=self._host_opts(host, self._pull_ready(spec), custom_timeouts=IMAGES_TIMEOUTS),
         )
 
     def _prune_step(self, spec: Host) -> command.remote.Command:
@@ -532,11 +504,7 @@ class Swarm(pulumi.ComponentResource):
             create=pull.create.apply(lambda text: None if text is None else commands.images_prune_of(text)),
             triggers=pull.triggers,
             add_previous_output_in_env=False,
-            opts=self._host_opts(
-                host,
-                [self._image_copies[spec.fqdn], *([self.converged] if self.converged else [])],
-                custom_timeouts=IMAGES_TIMEOUTS,
-            ),
+            opts=self._host_opts(host, [self.converged] if self.converged else [], custom_timeouts=IMAGES_TIMEOUTS),
         )
 
     def _pulled(self, hives: Sequence[Host]) -> list[command.local.Command]:

@@ -155,3 +155,15 @@ def test_self_reference_name_per_backend(organization: str, name: str) -> None:
 def test_a_fully_qualified_name_is_what_a_legacy_diy_backend_rejects() -> None:
     with pytest.raises(StackReferenceRejected, match="may only contain alphanumeric"):
         DiyBackend("legacy").key("organization/hive/staging", "hive")
+
+
+def test_a_hives_pull_waits_for_its_own_login_after_the_bundle_that_carries_images_sh(tmp_path):
+    result = run(project_with(tmp_path, {"app": {"image": "busybox@sha256:" + "a" * 64}}), BaseMocks())
+    for hive in ("s-hive0", "s-hive1", "s-hive2"):
+        pull = result.one("command:remote:Command", f"images-pull-{hive}")
+        login = result.one("command:remote:Command", f"{hive}-registry-login")
+        files = result.one("command:remote:Command", f"{hive}-files")
+        assert pull.depends_on(login) and login.depends_on(files)
+        assert not [r for r in result.of_type("command:remote:Command") if r.name.startswith("images-pull")
+                    and r is not pull and pull.depends_on(r)]  # fmt: skip
+    assert result.of_type("command:remote:CopyToRemote") == [], "the hives' scripts travel in their bundles"

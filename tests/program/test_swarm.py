@@ -250,10 +250,10 @@ def test_resource_counts(both) -> None:
     assert types[NETWORK] == 2
     assert types[DOCKER_PROVIDER] == 2
     # drbd: volume + growfs per hive; conntrack: dns on every hive; converge-services: one; image-digests: one
-    # for the three tag images (db, pulled, system); images: pull and prune per hive; copies: three per hive
-    # (two drbd scripts, images.sh)
+    # for the three tag images (db, pulled, system); images: pull and prune per hive. No copies: the scripts
+    # travel in the hives' bundles (provision steps.swarm_files)
     assert types[COMMAND] == 3 + 3 + 3 + 1 + 1 + 2 * 3
-    assert types[COPY] == 3 * 3
+    assert COPY not in types
     assert {r.type for r in both.components} >= {"hive:swarm:Swarm"}
 
 

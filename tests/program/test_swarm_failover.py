@@ -11,7 +11,7 @@ import pytest
 
 from components.swarm import update_policy
 from tests.harness import is_unknown
-from tests.program.test_swarm import COMMAND, COPY, SERVICE, SERVICES, named, run, service, write_project
+from tests.program.test_swarm import COMMAND, SERVICE, SERVICES, named, run, service, write_project
 
 LOCAL = "command:local:Command"
 
@@ -74,11 +74,6 @@ def test_services_wait_for_the_pulls_of_their_hives(both) -> None:
     assert pulled_by(both, service(both, "pinned")) == ["images-pull-s-hive1"], "only the hive it may run on"
     assert pulled_by(both, service(both, "web")) == pulls
     assert both.one(LOCAL, "images-pulled-s-hive1") and both.one(LOCAL, "images-pulled"), "one per set of hives"
-
-
-def test_pull_waits_for_its_script_copy(both) -> None:
-    for hive in ("s-hive0", "s-hive1", "s-hive2"):
-        assert both.one(COMMAND, f"images-pull-{hive}").depends_on(both.one(COPY, f"copy-images-{hive}"))
 
 
 def test_prune_runs_after_the_convergence_of_every_service(both) -> None:
