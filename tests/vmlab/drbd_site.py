@@ -138,7 +138,7 @@ class DrbdSite:
         return out
 
     def ship(self, hostname: str) -> None:
-        """hostsetup/ to ~/.hive/hostsetup/ (what the program's CopyToRemote resources do)."""
+        """hostsetup/ to ~/.hive/hostsetup/ (what the program's `<host>-files` bundles do)."""
         buffer = io.BytesIO()
         with tarfile.open(fileobj=buffer, mode="w") as tar:
             for path in sorted(HOSTSETUP.iterdir()):
