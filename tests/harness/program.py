@@ -886,7 +886,9 @@ def _project_modules(project_dir: Path) -> dict[str, Any]:
     tops = _project_top_names(project_dir)
     install = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     out = {}
-    for name, mod in list(sys.modules.items()):
+    # sys.modules.copy(), not list(items()): building the list allocates, a garbage collection may run in the
+    # middle and a finalizer it runs (an event loop's __del__) may import — "dictionary changed size"
+    for name, mod in sys.modules.copy().items():
         if mod is None or name.split(".", 1)[0] not in tops:
             continue
         locs = _module_locations(mod)
