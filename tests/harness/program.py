@@ -985,7 +985,7 @@ def run_program(
 
     saved_env = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("PULUMI_CONFIG")}
     saved_cwd = Path.cwd()
-    saved_gc = gc.get_threshold()  # __main__.py tunes the collector for its own process
+    saved_gc = gc.isenabled()  # __main__.py turns the collector off for its own process
     saved_path = list(sys.path)
     saved_mods = _project_modules(project_dir) if fresh_modules else {}
     for name in saved_mods:
@@ -998,7 +998,8 @@ def run_program(
         error = exn
     finally:
         os.chdir(saved_cwd)
-        gc.set_threshold(*saved_gc)
+        if saved_gc:
+            gc.enable()
         sys.path[:] = saved_path
         if fresh_modules:
             # Leave sys.modules as it was: drop this run's copies, put back the test's own.
