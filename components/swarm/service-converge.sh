@@ -45,15 +45,18 @@ declare -A image_of=() key_of=() recorded=() verdict=() counts=() reason=()
 # same test the docker CLI's own convergence wait makes.
 poll() {
     local -A name_of=() update=() message=() spec=() total=() fresh_n=() running=() detail=() tasks=() is_fresh=()
-    local id name state msg img tid err
+    local id name state msg img tid err inspect_error=''
     local -a present=() ids=() fresh=()
     while IFS=$us read -r id name state msg img; do
-        [[ -n $id ]] || continue
+        if [[ -z $name ]]; then  # a line of docker's stderr: a service it did not find, or no daemon
+            [[ -z $id ]] || inspect_error+="${inspect_error:+; }$id"
+            continue
+        fi
         name_of[$id]=$name update[$name]=$state message[$name]=$msg spec[$name]=$img
         present+=("$name")
     done < <(docker service inspect --format \
         "{{.ID}}$us{{.Spec.Name}}$us{{if .UpdateStatus}}{{.UpdateStatus.State}}$us{{.UpdateStatus.Message}}{{else}}$us{{end}}$us{{.Spec.TaskTemplate.ContainerSpec.Image}}" \
-        "$@" 2>/dev/null)
+        "$@" 2>&1)
     if [[ ${#present[@]} -gt 0 ]]; then
         mapfile -t ids < <(docker service ps --no-trunc --quiet --filter desired-state=running "${present[@]}" | sort -u)
         mapfile -t fresh < <(docker service ps --no-trunc --quiet --filter desired-state=running \
@@ -80,7 +83,7 @@ poll() {
         counts[$name]="$r/$n"
         verdict[$name]=fail
         case $u in
-            missing) reason[$name]="no such service" ;;
+            missing) reason[$name]="no such service (docker service inspect: ${inspect_error:-no output})" ;;
             rollback_started | rollback_paused | rollback_completed)
                 reason[$name]="update rolled back ($u: ${message[$name]}): swarm runs the previous spec (${spec[$name]}), not this up's; fix the service (its image) and run up again"
                 ;;

@@ -282,7 +282,7 @@ def test_converge_script_fails_on_a_missing_service(tmp_path: Path) -> None:
     fake_service(tmp_path, "dns", "", ["t1 running 1"])
     result = converge(tmp_path, ["gone - k1"])
     assert result.returncode == 1
-    assert "gone: no such service" in result.stderr
+    assert "gone: no such service (docker service inspect: Error: no such service: gone)" in result.stderr
 
 
 def test_converge_script_fails_in_time_when_a_task_runs_an_older_spec(tmp_path: Path) -> None:
